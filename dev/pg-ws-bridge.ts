@@ -1,0 +1,109 @@
+/**
+ * WebSocket-to-TCP bridge for the Neon serverless driver.
+ *
+ * In production the Neon driver opens a WebSocket to Neon's proxy, which
+ * forwards the Postgres wire protocol to the database. Locally there is no
+ * Neon proxy, so this bridge plays its part: each WebSocket connection is
+ * piped, byte for byte, to a TCP connection to a local Postgres (the real
+ * server or PGlite behind pglite-socket). The Worker then runs exactly the
+ * driver code it runs in production, with `neonConfig.wsProxy` pointed here.
+ *
+ * It only connects to the Postgres addresses it was started with: a bridge
+ * that dialled whatever `?address=` a client asked for would be an open
+ * TCP relay on the developer's machine.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+
+/** Options for {@link startPgWsBridge}. */
+export interface PgWsBridgeOptions {
+  /** `host:port` pairs the bridge may connect to, e.g. `127.0.0.1:5432`. */
+  allowedTargets: string[];
+  /** Port to listen on; 0 picks a free one. */
+  port?: number;
+  host?: string;
+}
+
+/** A running bridge. */
+export interface PgWsBridge {
+  /** Value for `neonConfig.wsProxy` / `NEON_WS_PROXY`: host:port/v1, no scheme. */
+  wsProxy: string;
+  port: number;
+  /** Number of WebSocket connections currently open. */
+  openConnections(): number;
+  close(): Promise<void>;
+}
+
+/** Normalises `localhost` so `localhost:5432` and `127.0.0.1:5432` are one target. */
+function normaliseTarget(target: string): string {
+  const [host, port] = splitHostPort(target);
+  return `${host === 'localhost' ? '127.0.0.1' : host}:${port}`;
+}
+
+function splitHostPort(target: string): [string, number] {
+  const i = target.lastIndexOf(':');
+  const host = i > 0 ? target.slice(0, i) : target;
+  const port = i > 0 ? Number(target.slice(i + 1)) : 5432;
+  return [host.replace(/^\[|\]$/g, ''), port];
+}
+
+/** Starts the bridge; resolves once it listens. */
+export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBridge> {
+  const allowed = new Set(opts.allowedTargets.map(normaliseTarget));
+  const http = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n');
+  });
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  const sockets = new Set<Socket>();
+
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const address = new URL(req.url ?? '/', 'http://bridge').searchParams.get('address');
+    if (!address || !allowed.has(normaliseTarget(address))) {
+      // 1008 = policy violation: the driver surfaces this as a connection error.
+      ws.close(1008, 'target not allowed');
+      return;
+    }
+    const [host, port] = splitHostPort(address);
+    const tcp = connect({ host, port });
+    tcp.setNoDelay(true);
+    sockets.add(tcp);
+    // The driver may send its startup message before the TCP connect finishes;
+    // net.Socket buffers writes until then, so nothing is lost.
+    ws.on('message', (data: RawData) => {
+      if (Array.isArray(data)) for (const chunk of data) tcp.write(chunk);
+      else tcp.write(Buffer.isBuffer(data) ? data : Buffer.from(data));
+    });
+    tcp.on('data', (chunk) => {
+      if (ws.readyState === ws.OPEN) ws.send(chunk, { binary: true });
+    });
+    const closeBoth = () => {
+      sockets.delete(tcp);
+      tcp.destroy();
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
+    };
+    tcp.on('error', closeBoth);
+    tcp.on('close', closeBoth);
+    ws.on('close', closeBoth);
+    ws.on('error', closeBoth);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = http.address() as AddressInfo;
+  const host = opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1';
+  return {
+    wsProxy: `${host}:${port}/v1`,
+    port,
+    openConnections: () => sockets.size,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Small process and port helpers shared by the local stack and the test setup.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+
+/** A free TCP port on 127.0.0.1 (the OS picks; we release it straight away). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether something accepts TCP connections at host:port. */
+export async function isListening(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Polls until host:port accepts connections, or throws after `timeoutMs`. */
+export async function waitForPort(host: string, port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await isListening(host, port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing is listening on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+/** Whether an executable is on PATH. */
+export async function onPath(command: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    child.on('exit', (code) => resolve(code === 0));
+    child.on('error', () => resolve(false));
+  });
+}
+
+/** A redis-server this process started. */
+export interface SpawnedRedis {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `redis-server` from PATH on `port` (a free one by default), keeping
+ * nothing on disk. Throws with install advice when redis-server is missing.
+ */
+export async function spawnRedis(port?: number): Promise<SpawnedRedis> {
+  if (!(await onPath('redis-server'))) {
+    throw new Error('redis-server is not installed. Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL.');
+  }
+  const p = port ?? (await freePort());
+  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitForPort('127.0.0.1', p);
+  return {
+    url: `redis://127.0.0.1:${p}`,
+    port: p,
+    process: child,
+    stop: () => stopProcess(child),
+  };
+}
+
+/** Sends SIGTERM, then SIGKILL after a grace period; resolves when it exited. */
+export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * Vitest global setup (runs once, in Node, before any test): the real
+ * services every test talks to.
+ *
+ * - a fresh Postgres database on the machine's server (TEST_POSTGRES_URL,
+ *   default postgres://postgres@127.0.0.1:5432/postgres), migrated and seeded,
+ *   dropped afterwards;
+ * - dev/'s WebSocket bridge so the Neon driver inside workerd reaches it;
+ * - dev/'s Upstash REST bridge in front of the machine's Redis (REDIS_URL,
+ *   default redis://127.0.0.1:6379);
+ * - a second Upstash bridge whose redis-server was started and then stopped,
+ *   so tests can see how the Worker behaves when Redis is down.
+ *
+ * Values reach the workerd tests through `provide`/`inject` (see
+ * vitest.config.ts) and Node tests through `inject`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { TestProject } from 'vitest/node';
+import { runMigrations } from '../db/migrate';
+import { startPgWsBridge } from '../dev/pg-ws-bridge';
+import { createDatabaseOn, dropDatabaseOn } from '../dev/postgres';
+import { spawnRedis } from '../dev/processes';
+import { startUpstashBridge } from '../dev/upstash-bridge';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    wsProxy: string;
+    upstashUrl: string;
+    upstashToken: string;
+    deadUpstashUrl: string;
+    redisUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const adminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const dbName = `pasar_test_${randomBytes(6).toString('hex')}`;
+  const databaseUrl = await createDatabaseOn(adminUrl, dbName);
+  await runMigrations(databaseUrl);
+
+  const pgTarget = new URL(databaseUrl);
+  const wsBridge = await startPgWsBridge({ allowedTargets: [`${pgTarget.hostname}:${pgTarget.port || '5432'}`] });
+  const upstashToken = randomBytes(16).toString('hex');
+  const upstash = await startUpstashBridge({ redisUrl, token: upstashToken });
+
+  // A Redis that existed and went away: the bridge answers, Redis does not.
+  const doomed = await spawnRedis();
+  const deadUpstash = await startUpstashBridge({ redisUrl: doomed.url, token: upstashToken });
+  await doomed.stop();
+
+  project.provide('databaseUrl', databaseUrl);
+  project.provide('wsProxy', wsBridge.wsProxy);
+  project.provide('upstashUrl', upstash.url);
+  project.provide('upstashToken', upstashToken);
+  project.provide('deadUpstashUrl', deadUpstash.url);
+  project.provide('redisUrl', redisUrl);
+
+  return async () => {
+    await Promise.allSettled([wsBridge.close(), upstash.close(), deadUpstash.close()]);
+    await dropDatabaseOn(adminUrl, dbName);
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * The Worker's HTTP application: shared middleware, then one sub-app per
+ * resource mounted with `app.route()`, then the OpenAPI document and docs UI.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import { bodyLimit } from 'hono/body-limit';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import { healthRoutes } from './health/routes';
+import { ApiError } from './lib/errors';
+import { errorHandler, notFoundHandler, sendError } from './middleware/errors';
+import { region } from './middleware/region';
+import { regionRoutes } from './regions/routes';
+import { services } from './services';
+import type { AppEnv } from './types';
+
+/** Largest JSON body the storefront API accepts (bulk import has its own limit). */
+export const API_BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Builds the application. Exported as a function so tests can build their own. */
+export function createApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use(requestId());
+  app.use(secureHeaders());
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        sendError(
+          c,
+          new ApiError(405, 'method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}. Allowed: ${methods.join(', ')}.`, undefined, {
+            Allow: methods.join(', '),
+          }),
+        ),
+    }),
+  );
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: API_BODY_LIMIT_BYTES,
+      onError: (c) => sendError(c, new ApiError(413, 'payload_too_large', `The request body exceeds ${API_BODY_LIMIT_BYTES} bytes.`)),
+    }),
+  );
+  app.use('/api/*', region(), services());
+
+  app.route('/api', healthRoutes);
+  app.route('/api', regionRoutes);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'Admin API token (`npm run admin:token`, or ADMIN_BOOTSTRAP_TOKEN locally)',
+  });
+  app.doc31('/api/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Pasar API',
+      version: '0.1.0',
+      description:
+        'Edge-first storefront API. Money is `{ amount, currency }` in integer minor units. Every error is `{ error: { code, message, details? } }`.',
+    },
+    tags: [
+      { name: 'Storefront', description: 'Catalog, carts, checkout and orders for shoppers' },
+      { name: 'Operations', description: 'Health and diagnostics' },
+    ],
+  });
+  app.get('/api/docs', swaggerUI({ url: '/api/openapi.json', title: 'Pasar API' }));
+
+  app.onError(errorHandler());
+  app.notFound(notFoundHandler());
+  return app;
+}

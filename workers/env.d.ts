@@ -1,0 +1,13 @@
+/**
+ * Optional configuration that `wrangler types` cannot see (it only lists
+ * bindings, vars and the required secrets of wrangler.toml). Merged into the
+ * generated `Env`.
+ */
+interface __BaseEnv_Env {
+  /** Comma-separated read replica URLs (Neon read replicas). */
+  DATABASE_REPLICA_URLS?: string;
+  /** Local only: host:port/path of dev/'s WebSocket-to-TCP bridge for the Neon driver. */
+  NEON_WS_PROXY?: string;
+  /** Accepted as an `owner` admin token when set (first deploy, local use). */
+  ADMIN_BOOTSTRAP_TOKEN?: string;
+}

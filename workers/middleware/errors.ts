@@ -1,0 +1,50 @@
+/**
+ * Turns every failure into the JSON error envelope of shared/API.md. Nothing
+ * under /api or /admin/api ever answers with an HTML error page or a bare 500
+ * for bad input: known failures keep their status and code; an unknown one is
+ * logged with the request id and answered as a 500 `internal` that says which
+ * request to look up.
+ */
+import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ApiError } from '../lib/errors';
+import type { AppEnv } from '../types';
+
+/** Maps a thrown value to an {@link ApiError}. */
+export function toApiError(err: unknown, requestId?: string): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof HTTPException) {
+    // Hono's own validators and body parsing throw these.
+    if (err.status === 400 && /malformed json/i.test(err.message)) {
+      return new ApiError(400, 'invalid_json', 'The request body is not valid JSON.');
+    }
+    if (err.status === 413) return new ApiError(413, 'payload_too_large', 'The request body is too large.');
+    if (err.status === 401) return new ApiError(401, 'unauthorized', 'Authentication is required.');
+    return new ApiError(err.status, err.status === 400 ? 'invalid_request' : 'http_error', err.message || 'Request failed.');
+  }
+  return new ApiError(500, 'internal', `Something went wrong on our side${requestId ? ` (request ${requestId})` : ''}.`);
+}
+
+/** Sends an {@link ApiError} as the envelope, with its headers. */
+export function sendError(c: Context<AppEnv>, error: ApiError): Response {
+  return c.json(error.toJSON(), error.status, error.headers);
+}
+
+/** `app.onError` handler. */
+export function errorHandler(): ErrorHandler<AppEnv> {
+  return function errorHandler(err, c) {
+    const requestId = c.get('requestId');
+    const apiError = toApiError(err, requestId);
+    if (apiError.status >= 500 && !(err instanceof ApiError)) {
+      console.error(JSON.stringify({ level: 'error', requestId, path: c.req.path, error: String(err), stack: (err as Error)?.stack }));
+    }
+    return sendError(c, apiError);
+  };
+}
+
+/** `app.notFound` handler: JSON 404 for every unknown path. */
+export function notFoundHandler(): NotFoundHandler<AppEnv> {
+  return function notFoundHandler(c) {
+    return sendError(c, new ApiError(404, 'not_found', `No route for ${c.req.method} ${c.req.path}.`));
+  };
+}

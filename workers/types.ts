@@ -1,0 +1,22 @@
+/**
+ * The Hono environment shared by every sub-app: the Worker's bindings plus
+ * the typed per-request variables the middleware sets.
+ */
+import type { Region } from '../db/regions';
+import type { Services } from './services';
+
+/** Variables set on the context by middleware, in the order they run. */
+export interface AppVariables {
+  /** Set by `requestId()`: echoed as `x-request-id` and in logs. */
+  requestId: string;
+  /** Set by `region()`: the region that prices and stocks this request. */
+  region: Region;
+  /** Set by `services()`: database and Redis clients built once for this request. */
+  services: Services;
+}
+
+/** The `Env` generic of every Hono app and handler in this Worker. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: AppVariables;
+}
