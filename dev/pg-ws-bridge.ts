@@ -49,6 +49,32 @@ function splitHostPort(target: string): [string, number] {
   return [host.replace(/^\[|\]$/g, ''), port];
 }
 
+/**
+ * A Postgres ErrorResponse message. Answering the client's startup message
+ * with one (instead of dropping the WebSocket) lets the driver fail the
+ * connection with a readable error, as Neon's proxy does, rather than
+ * tripping over a socket that closed under it.
+ */
+export function pgErrorResponse(sqlState: string, message: string): Buffer {
+  const field = (type: string, value: string) => Buffer.concat([Buffer.from(type), Buffer.from(value, 'utf8'), Buffer.from([0])]);
+  const body = Buffer.concat([field('S', 'FATAL'), field('V', 'FATAL'), field('C', sqlState), field('M', message), Buffer.from([0])]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0);
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** Sends `error` once the client has spoken (or at once if it already has), then closes. */
+function refuse(ws: WebSocket, error: Buffer, clientSpoke: boolean): void {
+  const send = () => {
+    if (ws.readyState !== ws.OPEN) return;
+    ws.send(error, { binary: true });
+    ws.close(1008, 'refused');
+  };
+  if (clientSpoke) send();
+  else ws.once('message', send);
+}
+
 /** Starts the bridge; resolves once it listens. */
 export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBridge> {
   const allowed = new Set(opts.allowedTargets.map(normaliseTarget));
@@ -61,8 +87,7 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const address = new URL(req.url ?? '/', 'http://bridge').searchParams.get('address');
     if (!address || !allowed.has(normaliseTarget(address))) {
-      // 1008 = policy violation: the driver surfaces this as a connection error.
-      ws.close(1008, 'target not allowed');
+      refuse(ws, pgErrorResponse('28000', `the local bridge does not forward to ${address ?? '(no address)'}`), false);
       return;
     }
     const [host, port] = splitHostPort(address);
@@ -71,7 +96,14 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
     sockets.add(tcp);
     // The driver may send its startup message before the TCP connect finishes;
     // net.Socket buffers writes until then, so nothing is lost.
+    let clientSpoke = false;
+    let connected = false;
+    tcp.once('connect', () => {
+      connected = true;
+    });
     ws.on('message', (data: RawData) => {
+      clientSpoke = true;
+      if (tcp.destroyed) return;
       if (Array.isArray(data)) for (const chunk of data) tcp.write(chunk);
       else tcp.write(Buffer.isBuffer(data) ? data : Buffer.from(data));
     });
@@ -83,8 +115,15 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
       tcp.destroy();
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
     };
-    tcp.on('error', closeBoth);
-    tcp.on('close', closeBoth);
+    tcp.on('error', (err) => {
+      sockets.delete(tcp);
+      // Could not reach Postgres at all: tell the driver in its own protocol.
+      if (!connected) refuse(ws, pgErrorResponse('08001', `could not connect to Postgres at ${address}: ${err.message}`), clientSpoke);
+      else closeBoth();
+    });
+    tcp.on('close', () => {
+      if (connected) closeBoth();
+    });
     ws.on('close', closeBoth);
     ws.on('error', closeBoth);
   });
