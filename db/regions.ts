@@ -9,9 +9,11 @@
  * and TWD shelf prices are whole dollars, so all three store amounts in units
  * of 1. The others use cents.
  *
- * Tax rates are the standard consumption tax in force in 2026 as far as
- * published schedules go; tax-inclusive shelf prices are the retail norm in
- * every one of these markets.
+ * Tax rates are the consumption tax on ordinary goods in force in 2026 as far
+ * as published schedules go: Malaysia's sales tax on goods is 10 % (its 8 % is
+ * the service tax); Indonesia's 12 % PPN is levied on 11/12 of the price for
+ * non-luxury goods (PMK 131/2024), 11 % in effect. Tax-inclusive shelf prices
+ * are the retail norm in every one of these markets.
  */
 export const REGION_CODES = ['sg', 'my', 'th', 'id', 'vn', 'ph', 'tw'] as const;
 
@@ -43,9 +45,9 @@ export type DurableObjectLocationHint = 'wnam' | 'enam' | 'sam' | 'weur' | 'eeur
 
 export const REGIONS: Readonly<Record<RegionCode, Region>> = {
   sg: { code: 'sg', name: 'Singapore', countryCode: 'SG', currency: 'SGD', currencyExponent: 2, locale: 'en-SG', timeZone: 'Asia/Singapore', taxRateBps: 900, taxInclusive: true, locationHint: 'apac' },
-  my: { code: 'my', name: 'Malaysia', countryCode: 'MY', currency: 'MYR', currencyExponent: 2, locale: 'ms-MY', timeZone: 'Asia/Kuala_Lumpur', taxRateBps: 800, taxInclusive: true, locationHint: 'apac' },
+  my: { code: 'my', name: 'Malaysia', countryCode: 'MY', currency: 'MYR', currencyExponent: 2, locale: 'ms-MY', timeZone: 'Asia/Kuala_Lumpur', taxRateBps: 1000, taxInclusive: true, locationHint: 'apac' },
   th: { code: 'th', name: 'Thailand', countryCode: 'TH', currency: 'THB', currencyExponent: 2, locale: 'th-TH', timeZone: 'Asia/Bangkok', taxRateBps: 700, taxInclusive: true, locationHint: 'apac' },
-  id: { code: 'id', name: 'Indonesia', countryCode: 'ID', currency: 'IDR', currencyExponent: 0, locale: 'id-ID', timeZone: 'Asia/Jakarta', taxRateBps: 1200, taxInclusive: true, locationHint: 'apac' },
+  id: { code: 'id', name: 'Indonesia', countryCode: 'ID', currency: 'IDR', currencyExponent: 0, locale: 'id-ID', timeZone: 'Asia/Jakarta', taxRateBps: 1100, taxInclusive: true, locationHint: 'apac' },
   vn: { code: 'vn', name: 'Vietnam', countryCode: 'VN', currency: 'VND', currencyExponent: 0, locale: 'vi-VN', timeZone: 'Asia/Ho_Chi_Minh', taxRateBps: 1000, taxInclusive: true, locationHint: 'apac' },
   ph: { code: 'ph', name: 'Philippines', countryCode: 'PH', currency: 'PHP', currencyExponent: 2, locale: 'en-PH', timeZone: 'Asia/Manila', taxRateBps: 1200, taxInclusive: true, locationHint: 'apac' },
   tw: { code: 'tw', name: 'Taiwan', countryCode: 'TW', currency: 'TWD', currencyExponent: 0, locale: 'zh-TW', timeZone: 'Asia/Taipei', taxRateBps: 500, taxInclusive: true, locationHint: 'apac' },

@@ -3,7 +3,8 @@
  * services every test talks to.
  *
  * - a fresh Postgres database on the machine's server (TEST_POSTGRES_URL,
- *   default postgres://postgres@127.0.0.1:5432/postgres), migrated and seeded,
+ *   default postgres://postgres@127.0.0.1:5432/postgres), migrated and loaded
+ *   with the seed catalog,
  *   dropped afterwards;
  * - dev/'s WebSocket bridge so the Neon driver inside workerd reaches it;
  * - dev/'s Upstash REST bridge in front of the machine's Redis (REDIS_URL,
@@ -17,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { runMigrations } from '../db/migrate';
+import { seedDatabase } from '../db/seed';
 import { startPgWsBridge } from '../dev/pg-ws-bridge';
 import { createDatabaseOn, dropDatabaseOn } from '../dev/postgres';
 import { spawnRedis } from '../dev/processes';
@@ -39,6 +41,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dbName = `pasar_test_${randomBytes(6).toString('hex')}`;
   const databaseUrl = await createDatabaseOn(adminUrl, dbName);
   await runMigrations(databaseUrl);
+  // The deterministic seed catalog: tests name products through seedFixtures().
+  await seedDatabase(databaseUrl);
 
   const pgTarget = new URL(databaseUrl);
   const wsBridge = await startPgWsBridge({ allowedTargets: [`${pgTarget.hostname}:${pgTarget.port || '5432'}`] });

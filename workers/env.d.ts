@@ -1,7 +1,6 @@
 /**
- * Optional configuration that `wrangler types` cannot see (it only lists
- * bindings, vars and the required secrets of wrangler.toml). Merged into the
- * generated `Env`.
+ * Optional configuration `wrangler types` cannot mark optional: merged into
+ * the generated `Env`. An empty string means unset.
  */
 interface __BaseEnv_Env {
   /** Comma-separated read replica URLs (Neon read replicas). */

@@ -25,6 +25,13 @@ const HealthSchema = z
 
 type CheckName = 'postgres' | 'redis' | 'kv';
 
+/** The innermost message of an error chain (drizzle wraps driver errors as `cause`). */
+function describeError(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause !== undefined) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Runs one probe, timing it and never throwing. */
 async function probe(run: () => Promise<unknown>, what: string): Promise<{ up: boolean; ms: number; error?: string }> {
   const started = performance.now();
@@ -32,7 +39,7 @@ async function probe(run: () => Promise<unknown>, what: string): Promise<{ up: b
     await withTimeout(run(), PROBE_TIMEOUT_MS, what);
     return { up: true, ms: Math.round(performance.now() - started) };
   } catch (err) {
-    return { up: false, ms: Math.round(performance.now() - started), error: err instanceof Error ? err.message : String(err) };
+    return { up: false, ms: Math.round(performance.now() - started), error: describeError(err) };
   }
 }
 

@@ -1,0 +1,104 @@
+/**
+ * `npm run dev` end to end: the one command a new developer runs must bring
+ * up a working store, with embedded PGlite and with a real Postgres, and
+ * Ctrl-C must leave nothing running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dropDatabaseOn } from '../../dev/postgres';
+import { freePort, isListening } from '../../dev/processes';
+
+const adminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  port: number;
+  ports: number[];
+  dataDir: string;
+}
+
+const running: Running[] = [];
+
+async function startStack(env: Record<string, string>): Promise<Running> {
+  const [port, pgBridge, upstash, pglite] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const dataDir = mkdtempSync(join(tmpdir(), 'pasar-stack-'));
+  let out = '';
+  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'dev/stack.ts'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PG_BRIDGE_PORT: String(pgBridge),
+      UPSTASH_BRIDGE_PORT: String(upstash),
+      PGLITE_PORT: String(pglite),
+      PASAR_DATA_DIR: dataDir,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const r: Running = { child, output: () => out, port, ports: [pgBridge, upstash], dataDir };
+  running.push(r);
+  const deadline = Date.now() + 150_000;
+  while (!out.includes('[pasar] storefront:')) {
+    if (child.exitCode !== null) throw new Error(`stack exited early:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`stack did not come up:\n${out}`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return r;
+}
+
+async function stopStack(r: Running): Promise<number | null> {
+  if (r.child.exitCode === null) {
+    const exited = new Promise<number | null>((res) => r.child.once('exit', (code) => res(code)));
+    r.child.kill('SIGINT');
+    return exited;
+  }
+  return r.child.exitCode;
+}
+
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    await stopStack(r);
+    rmSync(r.dataDir, { recursive: true, force: true });
+  }
+});
+
+async function expectServing(port: number) {
+  const health = await fetch(`http://127.0.0.1:${port}/api/health`);
+  const body = (await health.json()) as { ok: boolean; checks: Record<string, string> };
+  expect(health.status, JSON.stringify(body)).toBe(200);
+  expect(body.checks).toEqual({ postgres: 'up', redis: 'up', kv: 'up' });
+  const regions = await fetch(`http://127.0.0.1:${port}/api/regions`);
+  expect(((await regions.json()) as { items: unknown[] }).items).toHaveLength(7);
+}
+
+describe('npm run dev', () => {
+  it('serves a healthy store on embedded PGlite and stops everything on Ctrl-C', async () => {
+    const r = await startStack({ DATABASE_URL: '', REDIS_URL: '' });
+    expect(r.output()).toContain('PGlite');
+    expect(r.output()).toMatch(/seeded the catalog/);
+    await expectServing(r.port);
+    expect(await stopStack(r)).toBe(0);
+    for (const p of [r.port, ...r.ports]) expect(await isListening('127.0.0.1', p)).toBe(false);
+  }, 240_000);
+
+  it('serves a healthy store on a real Postgres named by DATABASE_URL, creating the database', async () => {
+    const name = `pasar_stack_${randomBytes(5).toString('hex')}`;
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    try {
+      const r = await startStack({ DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+      expect(r.output()).toContain(`created database ${name}`);
+      await expectServing(r.port);
+      expect(await stopStack(r)).toBe(0);
+    } finally {
+      await dropDatabaseOn(adminUrl, name);
+    }
+  }, 240_000);
+});
