@@ -34,8 +34,10 @@ export async function useServer(databaseUrl: string): Promise<LocalPostgres> {
 export async function startPglite(dataDir: string, port = 0, maxConnections = 16): Promise<LocalPostgres> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  // pg_trgm gives search its typo tolerance, as on Neon and Postgres with contrib.
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir);
+  const db = await PGlite.create(dataDir, { extensions: { pg_trgm } });
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections });
   await server.start();
   const address = server.getServerConn();

@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,11 +168,16 @@ async function main(): Promise<void> {
     // 5. The Worker. Secrets go through an env file (mode 0600) rather than
     // the command line, where any user could read them with `ps`.
     const envFile = resolve(config.dataDir, 'wrangler.env');
+    // Signs pagination cursors; kept with the data so cursors survive a restart.
+    const secretFile = resolve(config.dataDir, 'signing-secret');
+    if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+    const signingSecret = process.env.SIGNING_SECRET || readFileSync(secretFile, 'utf8').trim();
     const vars: Record<string, string> = {
       DATABASE_URL: postgres.url,
       NEON_WS_PROXY: pgBridge.wsProxy,
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstashToken,
+      SIGNING_SECRET: signingSecret,
       DATABASE_REPLICA_URLS: process.env.DATABASE_REPLICA_URLS ?? '',
       ADMIN_BOOTSTRAP_TOKEN: config.adminBootstrapToken ?? '',
     };

@@ -18,22 +18,11 @@
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { runMigrations } from '../db/migrate';
-import { seedDatabase } from '../db/seed';
+import { seedDatabase, seedFixtures } from '../db/seed';
 import { startPgWsBridge } from '../dev/pg-ws-bridge';
 import { createDatabaseOn, dropDatabaseOn } from '../dev/postgres';
 import { spawnRedis } from '../dev/processes';
 import { startUpstashBridge } from '../dev/upstash-bridge';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    databaseUrl: string;
-    wsProxy: string;
-    upstashUrl: string;
-    upstashToken: string;
-    deadUpstashUrl: string;
-    redisUrl: string;
-  }
-}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const adminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -60,6 +49,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('upstashToken', upstashToken);
   project.provide('deadUpstashUrl', deadUpstash.url);
   project.provide('redisUrl', redisUrl);
+  project.provide('seedFixtures', seedFixtures());
+  project.provide('adminToken', `test-owner-${randomBytes(16).toString('hex')}`);
 
   return async () => {
     await Promise.allSettled([wsBridge.close(), upstash.close(), deadUpstash.close()]);

@@ -4,13 +4,16 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
-import { bodyLimit } from 'hono/body-limit';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { adminProductRoutes } from './admin/products';
+import { catalogRoutes } from './catalog/routes';
 import { healthRoutes } from './health/routes';
 import { ApiError } from './lib/errors';
+import { limitBody } from './middleware/body-limit';
 import { errorHandler, notFoundHandler, sendError } from './middleware/errors';
+import { adminMediaRoutes, mediaRoutes } from './media/routes';
 import { region } from './middleware/region';
 import { regionRoutes } from './regions/routes';
 import { services } from './services';
@@ -24,7 +27,13 @@ export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
 
   app.use(requestId());
-  app.use(secureHeaders());
+  // Images may be embedded by other origins (a CDN or another storefront
+  // domain); everything else keeps the strict same-origin policy.
+  const apiHeaders = secureHeaders();
+  const mediaHeaders = secureHeaders({ crossOriginResourcePolicy: 'cross-origin' });
+  app.use(function securityHeaders(c, next) {
+    return c.req.path.startsWith('/media/') ? mediaHeaders(c, next) : apiHeaders(c, next);
+  });
   app.use(
     methodNotAllowed({
       app,
@@ -37,17 +46,16 @@ export function createApp(): OpenAPIHono<AppEnv> {
         ),
     }),
   );
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: API_BODY_LIMIT_BYTES,
-      onError: (c) => sendError(c, new ApiError(413, 'payload_too_large', `The request body exceeds ${API_BODY_LIMIT_BYTES} bytes.`)),
-    }),
-  );
-  app.use('/api/*', region(), services());
+  app.use('/api/*', limitBody(API_BODY_LIMIT_BYTES), region(), services());
+  // Admin sub-apps set their own body limits (bulk import and media are large).
+  app.use('/admin/api/*', services());
 
   app.route('/api', healthRoutes);
   app.route('/api', regionRoutes);
+  app.route('/api', catalogRoutes);
+  app.route('/admin/api', adminProductRoutes);
+  app.route('/admin/api', adminMediaRoutes);
+  app.route('/', mediaRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',
@@ -64,6 +72,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
     },
     tags: [
       { name: 'Storefront', description: 'Catalog, carts, checkout and orders for shoppers' },
+      { name: 'Admin', description: 'Catalog, inventory and orders for merchants (bearer admin token)' },
       { name: 'Operations', description: 'Health and diagnostics' },
     ],
   });

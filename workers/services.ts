@@ -5,6 +5,7 @@
 import { Redis } from '@upstash/redis/cloudflare';
 import type { MiddlewareHandler } from 'hono';
 import { createDatabase, type DatabaseClients } from '../db/client';
+import { afterResponse } from './lib/context';
 import type { AppEnv } from './types';
 
 /** Lazily built clients for one request. */
@@ -54,14 +55,7 @@ export function services(): MiddlewareHandler<AppEnv> {
     try {
       await next();
     } finally {
-      let ctx: { waitUntil(promise: Promise<unknown>): void } | undefined;
-      try {
-        ctx = c.executionCtx;
-      } catch {
-        // app.request() in unit tests has no execution context.
-      }
-      if (ctx) ctx.waitUntil(s.close());
-      else await s.close();
+      await afterResponse(c, s.close());
     }
   };
 }

@@ -3,6 +3,7 @@
  * the typed per-request variables the middleware sets.
  */
 import type { Region } from '../db/regions';
+import type { AdminPrincipal } from './middleware/admin-auth';
 import type { Services } from './services';
 
 /** Variables set on the context by middleware, in the order they run. */
@@ -13,6 +14,8 @@ export interface AppVariables {
   region: Region;
   /** Set by `services()`: database and Redis clients built once for this request. */
   services: Services;
+  /** Set by `adminAuth()` on admin routes: the calling token and its role. */
+  admin: AdminPrincipal;
 }
 
 /** The `Env` generic of every Hono app and handler in this Worker. */

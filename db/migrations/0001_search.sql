@@ -1,0 +1,3 @@
+ALTER TABLE "products" ADD COLUMN "search" "tsvector" GENERATED ALWAYS AS (setweight(to_tsvector('english', coalesce("title", '')), 'A') || setweight(to_tsvector('english', coalesce("brand", '')), 'B') || setweight(to_tsvector('english', coalesce("description", '')), 'C')) STORED;--> statement-breakpoint
+CREATE INDEX "products_listing_idx" ON "products" USING btree ("status","created_at","id");--> statement-breakpoint
+CREATE INDEX "products_search_idx" ON "products" USING gin ("search");

@@ -1,0 +1,209 @@
+/**
+ * Origin reads of the catalog: what the tiers fall back to on a miss, and
+ * what writers republish from. Every price is the region's; a product is sold
+ * in a region exactly when it has active, priced variants there.
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import type { Region } from '../../db/regions';
+import type { Database } from '../../db/client';
+import type { Category, Image, Product, ProductSummary } from './schemas';
+
+/** Public URL of a media object. */
+export function mediaUrl(key: string): string {
+  return `/media/${key}`;
+}
+
+/** Active categories with the number of active products sold in the region. */
+export async function loadCategories(db: Database, region: Region): Promise<Category[]> {
+  const { rows } = await db.execute<{ id: string; slug: string; name: string; description: string; parent: string | null; product_count: number }>(sql`
+    select c.id, c.slug, c.name, c.description, parent.slug as parent,
+      (select count(distinct p.id)::int
+         from products p
+         join categories pc on pc.id = p.category_id
+         join variants v on v.product_id = p.id and v.status = 'active'
+         join prices pr on pr.variant_id = v.id and pr.region_code = ${region.code}
+        where p.status = 'active' and (pc.id = c.id or pc.parent_id = c.id)) as product_count
+    from categories c
+    left join categories parent on parent.id = c.parent_id
+    order by c.parent_id nulls first, c.position, c.name`);
+  return rows.map((r) => ({ id: r.id, slug: r.slug, name: r.name, description: r.description, parent: r.parent, productCount: r.product_count }));
+}
+
+/** The product document for a slug in a region, or null (unknown, not active, or not sold there). */
+export async function loadProduct(db: Database, region: Region, slug: string): Promise<Product | null> {
+  const { rows: products } = await db.execute<{
+    id: string; slug: string; title: string; description: string; brand: string | null; category_slug: string; category_name: string;
+  }>(sql`
+    select p.id, p.slug, p.title, p.description, p.brand, c.slug as category_slug, c.name as category_name
+    from products p join categories c on c.id = p.category_id
+    where p.slug = ${slug} and p.status = 'active'`);
+  const product = products[0];
+  if (!product) return null;
+  const [{ rows: variants }, { rows: images }] = await Promise.all([
+    db.execute<{ id: string; sku: string; title: string; options: Record<string, string>; amount: number; compare_at_amount: number | null; received: number }>(sql`
+      select v.id, v.sku, v.title, v.options, pr.amount::float8 as amount, pr.compare_at_amount::float8 as compare_at_amount,
+             coalesce(s.received, 0) as received
+      from variants v
+      join prices pr on pr.variant_id = v.id and pr.region_code = ${region.code}
+      left join stock s on s.variant_id = v.id and s.region_code = ${region.code}
+      where v.product_id = ${product.id} and v.status = 'active'
+      order by v.position, v.sku`),
+    db.execute<{ key: string; alt: string; width: number | null; height: number | null }>(sql`
+      select key, alt, width, height from media where product_id = ${product.id} order by position, key`),
+  ]);
+  if (variants.length === 0) return null;
+  return {
+    id: product.id,
+    slug: product.slug,
+    title: product.title,
+    description: product.description,
+    brand: product.brand,
+    category: { slug: product.category_slug, name: product.category_name },
+    images: images.map((m): Image => ({ url: mediaUrl(m.key), alt: m.alt, width: m.width, height: m.height })),
+    variants: variants.map((v) => ({
+      id: v.id,
+      sku: v.sku,
+      title: v.title,
+      options: v.options,
+      price: { amount: Number(v.amount), currency: region.currency },
+      compareAtPrice: v.compare_at_amount === null ? null : { amount: Number(v.compare_at_amount), currency: region.currency },
+      // Until live shard levels are overlaid, availability is stock received.
+      available: Number(v.received),
+    })),
+  };
+}
+
+/** Where a listing page resumes. */
+export interface ListingPosition {
+  createdAt: string;
+  id: string;
+}
+
+/** Filters shared by listings and search. */
+export interface ListingFilters {
+  /** Category id whose products (and its children's) are listed. */
+  categoryId?: string;
+  minPrice?: number;
+  maxPrice?: number;
+}
+
+type SummaryRow = {
+  id: string;
+  slug: string;
+  title: string;
+  brand: string | null;
+  category: string;
+  created_at: string;
+  price: number;
+  compare_at: number | null;
+  available: boolean;
+  image_key: string | null;
+  image_alt: string | null;
+  image_width: number | null;
+  image_height: number | null;
+};
+
+/** The shared select of product summaries, with `where` and `order`/`limit` supplied by the caller. */
+function summarySelect(region: Region, filters: ListingFilters, extraWhere: SQL, extraSelect: SQL, tail: SQL): SQL {
+  const category = filters.categoryId ? sql`and (c.id = ${filters.categoryId} or c.parent_id = ${filters.categoryId})` : sql``;
+  const having = [
+    filters.minPrice !== undefined ? sql`min(pr.amount) >= ${filters.minPrice}` : undefined,
+    filters.maxPrice !== undefined ? sql`min(pr.amount) <= ${filters.maxPrice}` : undefined,
+  ].filter((x): x is SQL => x !== undefined);
+  return sql`
+    select p.id, p.slug, p.title, p.brand, c.slug as category,
+      to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
+      min(pr.amount)::float8 as price,
+      (array_agg(pr.compare_at_amount order by pr.amount))[1]::float8 as compare_at,
+      bool_or(coalesce(s.received, 0) > 0) as available,
+      img.key as image_key, img.alt as image_alt, img.width as image_width, img.height as image_height
+      ${extraSelect}
+    from products p
+    join categories c on c.id = p.category_id
+    join variants v on v.product_id = p.id and v.status = 'active'
+    join prices pr on pr.variant_id = v.id and pr.region_code = ${region.code}
+    left join stock s on s.variant_id = v.id and s.region_code = ${region.code}
+    left join lateral (
+      select m.key, m.alt, m.width, m.height from media m where m.product_id = p.id order by m.position, m.key limit 1
+    ) img on true
+    where p.status = 'active' ${category} ${extraWhere}
+    group by p.id, c.slug, img.key, img.alt, img.width, img.height
+    ${having.length ? sql`having ${sql.join(having, sql` and `)}` : sql``}
+    ${tail}`;
+}
+
+function toSummary(region: Region, r: SummaryRow): ProductSummary {
+  return {
+    id: r.id,
+    slug: r.slug,
+    title: r.title,
+    brand: r.brand,
+    category: r.category,
+    price: { amount: Number(r.price), currency: region.currency },
+    compareAtPrice: r.compare_at === null ? null : { amount: Number(r.compare_at), currency: region.currency },
+    image: r.image_key ? { url: mediaUrl(r.image_key), alt: r.image_alt ?? '', width: r.image_width, height: r.image_height } : null,
+    available: r.available,
+  };
+}
+
+/** A page of the newest-first listing, and where the next page starts (null at the end). */
+export async function loadListing(
+  db: Database,
+  region: Region,
+  filters: ListingFilters,
+  after: ListingPosition | undefined,
+  limit: number,
+): Promise<{ items: ProductSummary[]; next: ListingPosition | null }> {
+  const resume = after ? sql`and (p.created_at, p.id) < (${after.createdAt}::timestamptz, ${after.id})` : sql``;
+  const { rows } = await db.execute<SummaryRow>(
+    summarySelect(region, filters, resume, sql``, sql`order by p.created_at desc, p.id desc limit ${limit + 1}`),
+  );
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map((r) => toSummary(region, r)),
+    next: rows.length > limit && last ? { createdAt: last.created_at, id: last.id } : null,
+  };
+}
+
+let trigramAvailable: boolean | undefined;
+
+/** Whether the database has pg_trgm (cached per isolate: extensions do not come and go). */
+export async function hasTrigram(db: Database): Promise<boolean> {
+  if (trigramAvailable === undefined) {
+    const { rows } = await db.execute<{ present: boolean }>(sql`select exists(select 1 from pg_extension where extname = 'pg_trgm') as present`);
+    trigramAvailable = rows[0]?.present === true;
+  }
+  return trigramAvailable;
+}
+
+/**
+ * Ranked search: full-text matches first (by ts_rank over title > brand >
+ * description), then, where pg_trgm exists, titles that resemble the query
+ * (typos: "wireles earbds"), by word similarity.
+ */
+export async function searchProducts(
+  db: Database,
+  region: Region,
+  q: string,
+  filters: ListingFilters,
+  offset: number,
+  limit: number,
+): Promise<{ items: ProductSummary[]; more: boolean; typoTolerant: boolean }> {
+  const trigram = await hasTrigram(db);
+  const tsq = sql`websearch_to_tsquery('english', ${q})`;
+  const match = trigram ? sql`and (p.search @@ ${tsq} or ${q} <% p.title)` : sql`and p.search @@ ${tsq}`;
+  const rank = trigram
+    ? sql`, (p.search @@ ${tsq}) as exact, ts_rank_cd(p.search, ${tsq}) as rank, word_similarity(${q}, p.title) as similarity`
+    : sql`, true as exact, ts_rank_cd(p.search, ${tsq}) as rank, 0 as similarity`;
+  const { rows } = await db.execute<SummaryRow>(
+    summarySelect(region, filters, match, rank, sql`order by exact desc, rank desc, similarity desc, p.id limit ${limit + 1} offset ${offset}`),
+  );
+  return { items: rows.slice(0, limit).map((r) => toSummary(region, r)), more: rows.length > limit, typoTolerant: trigram };
+}
+
+/** A category's id by slug (null when unknown). */
+export async function categoryIdBySlug(db: Database, slug: string): Promise<string | null> {
+  const { rows } = await db.execute<{ id: string }>(sql`select id from categories where slug = ${slug}`);
+  return rows[0]?.id ?? null;
+}

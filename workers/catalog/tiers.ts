@@ -1,0 +1,145 @@
+/**
+ * The catalog's tiered read path: Cache API (this location) -> a shared store
+ * (Workers KV for catalog documents, Redis for search results) -> the origin,
+ * filling each tier on the way back.
+ *
+ * Freshness is bounded, not hoped for:
+ * - the Cache API copy lives `EDGE_TTL_SECONDS` (1 s), so an admin change is
+ *   visible in every location's cache tier within a second of that location's
+ *   store tier seeing it; writes also delete the entries they know of in the
+ *   writing location, so there it is immediate;
+ * - the store tier is kept fresh by the writers (product documents are
+ *   republished, listing keys carry a version that writes bump), with a TTL as
+ *   a safety net should a republish ever fail.
+ *
+ * Concurrent misses for the same key in one isolate share one origin load, so
+ * a hot product whose cache entry just expired costs one origin query, not
+ * one per waiting shopper.
+ */
+
+/** Which tier answered. */
+export type Tier = 'cache' | 'kv' | 'redis' | 'origin';
+
+/** What every tier stores: the JSON body (null for "does not exist") and its ETag. */
+export interface Stored<T> {
+  etag: string;
+  body: T | null;
+}
+
+/** A shared store tier (KV or Redis). */
+export interface StoreTier {
+  name: 'kv' | 'redis';
+  get<T>(key: string): Promise<Stored<T> | null>;
+  put<T>(key: string, value: Stored<T>, ttlSeconds: number): Promise<void>;
+}
+
+/** The result of a tiered read. */
+export interface Served<T> extends Stored<T> {
+  tier: Tier;
+  /** Time spent obtaining the value, in milliseconds. */
+  ms: number;
+}
+
+/** How long a location's Cache API copy lives. */
+export const EDGE_TTL_SECONDS = 1;
+
+const CACHE_ORIGIN = 'https://catalog-cache.pasar.internal/';
+
+/** The Cache API request a key is stored under. */
+export function cacheRequest(key: string): Request {
+  return new Request(CACHE_ORIGIN + encodeURIComponent(key));
+}
+
+/** Weak ETag over the canonical JSON of a body. */
+export async function etagOf(body: unknown): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(body)));
+  const hex = [...new Uint8Array(digest).subarray(0, 12)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `W/"${hex}"`;
+}
+
+/** Workers KV as a store tier. */
+export function kvStore(kv: KVNamespace): StoreTier {
+  return {
+    name: 'kv',
+    get: <T>(key: string) => kv.get<Stored<T>>(key, { type: 'json' }),
+    put: (key, value, ttlSeconds) => kv.put(key, JSON.stringify(value), { expirationTtl: Math.max(60, ttlSeconds) }),
+  };
+}
+
+/** Options of {@link readThrough}. */
+export interface ReadThroughOptions<T> {
+  /** Key of this document; the same key names it in every tier. */
+  key: string;
+  store: StoreTier;
+  /** How long the store tier keeps a filled copy. */
+  storeTtlSeconds: number;
+  /** Loads from the origin; null when the thing does not exist. */
+  load: () => Promise<T | null>;
+  /** Whether a "does not exist" answer may be stored in the store tier too (the cache tier always keeps it briefly). */
+  storeMisses?: boolean;
+  /** Schedules work after the response (ctx.waitUntil). */
+  waitUntil: (promise: Promise<unknown>) => void;
+}
+
+const inflight = new Map<string, Promise<Stored<unknown>>>();
+
+/** Reads `key` through the tiers, filling the faster tiers on the way back. */
+export async function readThrough<T>(opts: ReadThroughOptions<T>): Promise<Served<T>> {
+  const started = performance.now();
+  const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+  const cache = caches.default;
+  const request = cacheRequest(opts.key);
+
+  const cached = await cache.match(request);
+  if (cached) {
+    const value = await cached.json<Stored<T>>();
+    return { ...value, tier: 'cache', ms: elapsed() };
+  }
+
+  const putCache = (value: Stored<unknown>) =>
+    cache.put(
+      request,
+      new Response(JSON.stringify(value), {
+        headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${EDGE_TTL_SECONDS}` },
+      }),
+    );
+
+  let fromStore: Stored<T> | null = null;
+  try {
+    fromStore = await opts.store.get<T>(opts.key);
+  } catch (err) {
+    // The store being down must not take browsing down: go to the origin.
+    console.warn(JSON.stringify({ level: 'warn', msg: `${opts.store.name} read failed`, key: opts.key, error: String(err) }));
+  }
+  if (fromStore) {
+    opts.waitUntil(putCache(fromStore));
+    return { ...fromStore, tier: opts.store.name, ms: elapsed() };
+  }
+
+  let pending = inflight.get(opts.key) as Promise<Stored<T>> | undefined;
+  if (!pending) {
+    pending = (async () => {
+      const body = await opts.load();
+      return { etag: await etagOf(body), body };
+    })();
+    inflight.set(opts.key, pending);
+    // Clear on settle either way; a failed load must not poison later reads.
+    pending.then(
+      () => inflight.delete(opts.key),
+      () => inflight.delete(opts.key),
+    );
+    const value = await pending;
+    if (value.body !== null || opts.storeMisses) {
+      opts.waitUntil(opts.store.put(opts.key, value, opts.storeTtlSeconds).catch(() => {}));
+    }
+    opts.waitUntil(putCache(value));
+    return { ...value, tier: 'origin', ms: elapsed() };
+  }
+  const shared = await pending;
+  return { ...shared, tier: 'origin', ms: elapsed() };
+}
+
+/** Removes `keys` from this location's Cache API (the writer's own location sees changes at once). */
+export async function purgeLocal(keys: string[]): Promise<void> {
+  await Promise.all(keys.map((k) => caches.default.delete(cacheRequest(k))));
+}

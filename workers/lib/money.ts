@@ -1,0 +1,53 @@
+/**
+ * Money: an integer number of minor units plus an ISO 4217 currency. Never a
+ * float. How many decimals a currency shows is a property of the region
+ * (db/regions.ts): IDR, VND and TWD amounts are whole units.
+ */
+import { REGIONS, type Region } from '../../db/regions';
+import { z } from '@hono/zod-openapi';
+
+/** The wire shape of an amount of money. */
+export interface Money {
+  amount: number;
+  currency: string;
+}
+
+/** OpenAPI/zod schema of {@link Money}. */
+export const MoneySchema = z
+  .object({
+    amount: z.number().int().openapi({ description: 'Integer minor units of `currency`', example: 1990 }),
+    currency: z.string().length(3).openapi({ example: 'SGD' }),
+  })
+  .openapi('Money');
+
+/** `amount` minor units in the region's currency. */
+export function money(amount: number, region: Region): Money {
+  return { amount, currency: region.currency };
+}
+
+const formatters = new Map<string, Intl.NumberFormat>();
+
+/**
+ * Formats for display in the region's locale with exactly the currency's
+ * decimals: `S$19.90`, `Rp 149.000`, `149.000 ₫`.
+ */
+export function formatMoney(value: Money, region: Region = regionForCurrency(value.currency)): string {
+  const key = `${region.locale}:${value.currency}`;
+  let fmt = formatters.get(key);
+  if (!fmt) {
+    fmt = new Intl.NumberFormat(region.locale, {
+      style: 'currency',
+      currency: value.currency,
+      minimumFractionDigits: region.currencyExponent,
+      maximumFractionDigits: region.currencyExponent,
+    });
+    formatters.set(key, fmt);
+  }
+  return fmt.format(value.amount / 10 ** region.currencyExponent);
+}
+
+function regionForCurrency(currency: string): Region {
+  const found = Object.values(REGIONS).find((r) => r.currency === currency);
+  if (!found) throw new Error(`no region uses ${currency}`);
+  return found;
+}
