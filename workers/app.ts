@@ -14,6 +14,7 @@ import { ApiError } from './lib/errors';
 import { limitBody } from './middleware/body-limit';
 import { errorHandler, notFoundHandler, sendError } from './middleware/errors';
 import { adminMediaRoutes, mediaRoutes } from './media/routes';
+import { pageRoutes } from './pages/routes';
 import { region } from './middleware/region';
 import { regionRoutes } from './regions/routes';
 import { services } from './services';
@@ -56,6 +57,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/admin/api', adminProductRoutes);
   app.route('/admin/api', adminMediaRoutes);
   app.route('/', mediaRoutes);
+  app.route('/', pageRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',

@@ -19,7 +19,7 @@ import { REGIONS, REGION_CODES } from '../../db/regions';
 import type { Database } from '../../db/client';
 import { categories } from '../../db/schema';
 import { loadProduct } from './queries';
-import { productKey } from './routes';
+import { productKey } from './service';
 import { etagOf, purgeLocal } from './tiers';
 import { bumpVersions, listingScope, readVersion } from './versions';
 

@@ -1,7 +1,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { Redis } from '@upstash/redis/cloudflare';
 import { describe, expect, inject, it } from 'vitest';
-import { productKey } from './routes';
+import { productKey } from './service';
 import { cacheRequest } from './tiers';
 import { readVersion } from './versions';
 

@@ -1,46 +1,16 @@
 /**
- * Storefront catalog: categories, listings, search and product documents,
- * each served through the tiers of ./tiers.ts and answered with the tier in
+ * Storefront catalog API: categories, listings, search and product
+ * documents, read through ./service.ts and answered with the tier in
  * `Server-Timing`, an `ETag`, and 304 for a matching `If-None-Match`.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { Region } from '../../db/regions';
-import { afterResponse } from '../lib/context';
-import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { ApiError } from '../lib/errors';
 import { createRouter, errorResponse } from '../lib/router';
 import type { AppEnv } from '../types';
-import { categoryIdBySlug, loadCategories, loadListing, loadProduct, searchProducts, type ListingPosition } from './queries';
-import { CategorySchema, ProductListSchema, ProductSchema, type ProductList } from './schemas';
-import { etagOf, kvStore, readThrough, type Served, type StoreTier, type Stored } from './tiers';
-import { listingScope, readVersion } from './versions';
-
-/** KV keeps listing pages and the category list for an hour past their last version. */
-const LISTING_STORE_TTL = 3_600;
-/** KV keeps product documents six hours: republished on every write, this only bounds a failed republish. */
-const PRODUCT_STORE_TTL = 6 * 3_600;
-/** Search results live briefly in Redis. */
-const SEARCH_STORE_TTL = 60;
-
-const SLUG = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-
-/** Redis (Upstash) as a store tier for search results. */
-function redisStore(c: Context<AppEnv>): StoreTier {
-  const redis = c.var.services.redis;
-  return {
-    name: 'redis',
-    get: <T>(key: string) => redis.get<Stored<T>>(key),
-    put: async (key, value, ttl) => {
-      await redis.set(key, value, { ex: ttl });
-    },
-  };
-}
-
-/** Short stable hash of query parameters for cache keys. */
-async function paramsHash(parts: unknown[]): Promise<string> {
-  return (await etagOf(parts)).slice(3, 19);
-}
+import { CategorySchema, ProductListSchema, ProductSchema } from './schemas';
+import { getCategories, getProduct, listProducts, SLUG } from './service';
+import type { Served } from './tiers';
 
 /** Sends a served document: 404 for a miss, 304 for a matching ETag, else the JSON. */
 function respond<T>(c: Context<AppEnv>, served: Served<T>, notFoundMessage: string): Response {
@@ -71,57 +41,6 @@ const ListQuery = z
   })
   .strict();
 
-/** Where a listing or search resumes; signed into the opaque cursor. */
-type Position = ListingPosition | { offset: number };
-
-async function listProducts(c: Context<AppEnv>, query: z.infer<typeof ListQuery>): Promise<Served<ProductList>> {
-  const region: Region = c.var.region;
-  const secret = c.env.SIGNING_SECRET;
-  const { db } = c.var.services;
-  const filters = [region.code, query.q ?? null, query.category ?? null, query.minPrice ?? null, query.maxPrice ?? null, query.limit];
-  const scope = `products|${JSON.stringify(filters)}`;
-  const position = query.cursor ? await decodeCursor<Position>(query.cursor, scope, secret) : undefined;
-  const version = await readVersion(c.env.CATALOG, query.q ? listingScope(undefined) : listingScope(query.category));
-  const hash = await paramsHash([...filters, position ?? null]);
-  const waitUntil = (p: Promise<unknown>) => void afterResponse(c, p);
-
-  const load = async (): Promise<ProductList | null> => {
-    let categoryId: string | undefined;
-    if (query.category) {
-      categoryId = (await categoryIdBySlug(db.read, query.category)) ?? undefined;
-      if (!categoryId) return null;
-    }
-    const filter = { categoryId, minPrice: query.minPrice, maxPrice: query.maxPrice };
-    if (query.q) {
-      const offset = position && 'offset' in position ? position.offset : 0;
-      const found = await searchProducts(db.read, region, query.q, filter, offset, query.limit);
-      return {
-        items: found.items,
-        nextCursor: found.more ? await encodeCursor({ offset: offset + query.limit }, scope, secret) : null,
-      };
-    }
-    const after = position && 'id' in position ? position : undefined;
-    const page = await loadListing(db.read, region, filter, after, query.limit);
-    return { items: page.items, nextCursor: page.next ? await encodeCursor(page.next, scope, secret) : null };
-  };
-
-  if (query.q) {
-    return readThrough({ key: `search:v1:${region.code}:${version}:${hash}`, store: redisStore(c), storeTtlSeconds: SEARCH_STORE_TTL, load, waitUntil });
-  }
-  return readThrough({
-    key: `listing:v1:${region.code}:${query.category ?? '*'}:${version}:${hash}`,
-    store: kvStore(c.env.CATALOG),
-    storeTtlSeconds: LISTING_STORE_TTL,
-    load,
-    waitUntil,
-  });
-}
-
-/** Key of a product document; writers use it to republish and purge. */
-export function productKey(epoch: string, regionCode: string, slug: string): string {
-  return `product:v1:${epoch}:${regionCode}:${slug}`;
-}
-
 export const catalogRoutes = createRouter()
   .openapi(
     createRoute({
@@ -135,18 +54,7 @@ export const catalogRoutes = createRouter()
         400: errorResponse('Unknown region'),
       },
     }),
-    async (c) => {
-      const region = c.var.region;
-      const version = await readVersion(c.env.CATALOG, listingScope(undefined));
-      const served = await readThrough({
-        key: `categories:v1:${region.code}:${version}`,
-        store: kvStore(c.env.CATALOG),
-        storeTtlSeconds: LISTING_STORE_TTL,
-        load: async () => ({ items: await loadCategories(c.var.services.db.read, region) }),
-        waitUntil: (p) => void afterResponse(c, p),
-      });
-      return respond(c, served, 'No categories.') as never;
-    },
+    async (c) => respond(c, await getCategories(c), 'No categories.') as never,
   )
   .openapi(
     createRoute({
@@ -188,14 +96,6 @@ export const catalogRoutes = createRouter()
       const { slug } = c.req.valid('param');
       const region = c.var.region;
       if (!SLUG.test(slug)) throw new ApiError(404, 'not_found', `No product "${slug.slice(0, 100)}".`);
-      const epoch = await readVersion(c.env.CATALOG, 'products');
-      const served = await readThrough({
-        key: productKey(epoch, region.code, slug),
-        store: kvStore(c.env.CATALOG),
-        storeTtlSeconds: PRODUCT_STORE_TTL,
-        load: () => loadProduct(c.var.services.db.read, region, slug),
-        waitUntil: (p) => void afterResponse(c, p),
-      });
-      return respond(c, served, `No product "${slug}" in ${region.name}.`) as never;
+      return respond(c, await getProduct(c, slug), `No product "${slug}" in ${region.name}.`) as never;
     },
   );

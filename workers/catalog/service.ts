@@ -1,0 +1,129 @@
+/**
+ * Catalog reads through the tiers, shared by the JSON API (./routes.ts) and
+ * the server-rendered pages: each returns the document with the tier that
+ * served it, so both can say so in `Server-Timing`.
+ */
+import type { Context } from 'hono';
+import type { Region } from '../../db/regions';
+import { afterResponse } from '../lib/context';
+import { decodeCursor, encodeCursor } from '../lib/cursor';
+import type { AppEnv } from '../types';
+import { categoryIdBySlug, loadCategories, loadListing, loadProduct, searchProducts, type ListingPosition } from './queries';
+import type { Category, Product, ProductList } from './schemas';
+import { etagOf, kvStore, readThrough, type Served, type StoreTier, type Stored } from './tiers';
+import { listingScope, readVersion } from './versions';
+
+/** KV keeps listing pages and the category list for an hour past their last version. */
+const LISTING_STORE_TTL = 3_600;
+/** KV keeps product documents six hours: republished on every write, this only bounds a failed republish. */
+const PRODUCT_STORE_TTL = 6 * 3_600;
+/** Search results live briefly in Redis. */
+const SEARCH_STORE_TTL = 60;
+
+/** Slug syntax of products and categories. */
+export const SLUG = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+/** Redis (Upstash) as a store tier for search results. */
+function redisStore(c: Context<AppEnv>): StoreTier {
+  const redis = c.var.services.redis;
+  return {
+    name: 'redis',
+    get: <T>(key: string) => redis.get<Stored<T>>(key),
+    put: async (key, value, ttl) => {
+      await redis.set(key, value, { ex: ttl });
+    },
+  };
+}
+
+/** Short stable hash of query parameters for cache keys. */
+async function paramsHash(parts: unknown[]): Promise<string> {
+  return (await etagOf(parts)).slice(3, 19);
+}
+
+/** What a listing or search asks for (validated by the caller). */
+export interface ListingQuery {
+  category?: string;
+  q?: string;
+  cursor?: string;
+  limit: number;
+  minPrice?: number;
+  maxPrice?: number;
+}
+
+/** Where a listing or search resumes; signed into the opaque cursor. */
+type Position = ListingPosition | { offset: number };
+
+/** A page of products (newest first) or of search results (ranked); null body for an unknown category. */
+export async function listProducts(c: Context<AppEnv>, query: ListingQuery): Promise<Served<ProductList>> {
+  const region: Region = c.var.region;
+  const secret = c.env.SIGNING_SECRET;
+  const { db } = c.var.services;
+  const filters = [region.code, query.q ?? null, query.category ?? null, query.minPrice ?? null, query.maxPrice ?? null, query.limit];
+  const scope = `products|${JSON.stringify(filters)}`;
+  const position = query.cursor ? await decodeCursor<Position>(query.cursor, scope, secret) : undefined;
+  const version = await readVersion(c.env.CATALOG, query.q ? listingScope(undefined) : listingScope(query.category));
+  const hash = await paramsHash([...filters, position ?? null]);
+  const waitUntil = (p: Promise<unknown>) => void afterResponse(c, p);
+
+  const load = async (): Promise<ProductList | null> => {
+    let categoryId: string | undefined;
+    if (query.category) {
+      categoryId = (await categoryIdBySlug(db.read, query.category)) ?? undefined;
+      if (!categoryId) return null;
+    }
+    const filter = { categoryId, minPrice: query.minPrice, maxPrice: query.maxPrice };
+    if (query.q) {
+      const offset = position && 'offset' in position ? position.offset : 0;
+      const found = await searchProducts(db.read, region, query.q, filter, offset, query.limit);
+      return {
+        items: found.items,
+        nextCursor: found.more ? await encodeCursor({ offset: offset + query.limit }, scope, secret) : null,
+      };
+    }
+    const after = position && 'id' in position ? position : undefined;
+    const page = await loadListing(db.read, region, filter, after, query.limit);
+    return { items: page.items, nextCursor: page.next ? await encodeCursor(page.next, scope, secret) : null };
+  };
+
+  if (query.q) {
+    return readThrough({ key: `search:v1:${region.code}:${version}:${hash}`, store: redisStore(c), storeTtlSeconds: SEARCH_STORE_TTL, load, waitUntil });
+  }
+  return readThrough({
+    key: `listing:v1:${region.code}:${query.category ?? '*'}:${version}:${hash}`,
+    store: kvStore(c.env.CATALOG),
+    storeTtlSeconds: LISTING_STORE_TTL,
+    load,
+    waitUntil,
+  });
+}
+
+/** Key of a product document; writers use it to republish and purge. */
+export function productKey(epoch: string, regionCode: string, slug: string): string {
+  return `product:v1:${epoch}:${regionCode}:${slug}`;
+}
+
+/** The category list of the request's region. */
+export async function getCategories(c: Context<AppEnv>): Promise<Served<{ items: Category[] }>> {
+  const region = c.var.region;
+  const version = await readVersion(c.env.CATALOG, listingScope(undefined));
+  return readThrough({
+    key: `categories:v1:${region.code}:${version}`,
+    store: kvStore(c.env.CATALOG),
+    storeTtlSeconds: LISTING_STORE_TTL,
+    load: async () => ({ items: await loadCategories(c.var.services.db.read, region) }),
+    waitUntil: (p) => void afterResponse(c, p),
+  });
+}
+
+/** A product document in the request's region; null body when not sold there. */
+export async function getProduct(c: Context<AppEnv>, slug: string): Promise<Served<Product>> {
+  const region = c.var.region;
+  const epoch = await readVersion(c.env.CATALOG, 'products');
+  return readThrough({
+    key: productKey(epoch, region.code, slug),
+    store: kvStore(c.env.CATALOG),
+    storeTtlSeconds: PRODUCT_STORE_TTL,
+    load: () => loadProduct(c.var.services.db.read, region, slug),
+    waitUntil: (p) => void afterResponse(c, p),
+  });
+}
