@@ -33,6 +33,8 @@ export interface PgWsBridge {
   port: number;
   /** Number of WebSocket connections currently open. */
   openConnections(): number;
+  /** Counters since start: connections accepted and queries sent (simple `Q` plus extended-protocol `E`xecute messages). */
+  stats(): { connections: number; queries: number };
   close(): Promise<void>;
 }
 
@@ -75,6 +77,39 @@ function refuse(ws: WebSocket, error: Buffer, clientSpoke: boolean): void {
   else ws.once('message', send);
 }
 
+/**
+ * Counts the queries a client sends by walking the frontend message framing
+ * (type byte + int32 length) across chunk boundaries. The startup message has
+ * no type byte, so counting begins after it.
+ */
+class QueryCounter {
+  private pending = Buffer.alloc(0);
+  private started = false;
+  constructor(private readonly onQuery: () => void) {}
+
+  feed(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    for (;;) {
+      if (!this.started) {
+        if (this.pending.length < 8) return;
+        const len = this.pending.readInt32BE(0);
+        const code = this.pending.readInt32BE(4);
+        if (this.pending.length < len) return;
+        this.pending = this.pending.subarray(len);
+        // SSLRequest (80877103) is followed by a real startup message.
+        if (code !== 80877103) this.started = true;
+        continue;
+      }
+      if (this.pending.length < 5) return;
+      const len = this.pending.readInt32BE(1);
+      if (this.pending.length < len + 1) return;
+      const type = this.pending[0];
+      if (type === 0x51 /* Q */ || type === 0x45 /* E */) this.onQuery();
+      this.pending = this.pending.subarray(len + 1);
+    }
+  }
+}
+
 /** Starts the bridge; resolves once it listens. */
 export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBridge> {
   const allowed = new Set(opts.allowedTargets.map(normaliseTarget));
@@ -83,6 +118,7 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
   });
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
   const sockets = new Set<Socket>();
+  const totals = { connections: 0, queries: 0 };
 
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const address = new URL(req.url ?? '/', 'http://bridge').searchParams.get('address');
@@ -91,6 +127,8 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
       return;
     }
     const [host, port] = splitHostPort(address);
+    totals.connections++;
+    const counter = new QueryCounter(() => totals.queries++);
     const tcp = connect({ host, port });
     tcp.setNoDelay(true);
     sockets.add(tcp);
@@ -104,8 +142,11 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
     ws.on('message', (data: RawData) => {
       clientSpoke = true;
       if (tcp.destroyed) return;
-      if (Array.isArray(data)) for (const chunk of data) tcp.write(chunk);
-      else tcp.write(Buffer.isBuffer(data) ? data : Buffer.from(data));
+      const chunks = Array.isArray(data) ? data : [Buffer.isBuffer(data) ? data : Buffer.from(data)];
+      for (const chunk of chunks) {
+        counter.feed(chunk);
+        tcp.write(chunk);
+      }
     });
     tcp.on('data', (chunk) => {
       if (ws.readyState === ws.OPEN) ws.send(chunk, { binary: true });
@@ -138,6 +179,7 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
     wsProxy: `${host}:${port}/v1`,
     port,
     openConnections: () => sockets.size,
+    stats: () => ({ ...totals }),
     close: async () => {
       for (const s of sockets) s.destroy();
       for (const client of wss.clients) client.terminate();
