@@ -83,7 +83,7 @@ function refuse(ws: WebSocket, error: Buffer, clientSpoke: boolean): void {
  * no type byte, so counting begins after it.
  */
 class QueryCounter {
-  private pending = Buffer.alloc(0);
+  private pending: Buffer = Buffer.alloc(0);
   private started = false;
   constructor(private readonly onQuery: () => void) {}
 
