@@ -46,6 +46,13 @@ function describeMigrations(name: string, open: () => Promise<{ url: string; clo
       expect(applied[0]!.n).toBe(journal.entries.length);
     });
 
+    it('give search its full-text index and, with pg_trgm, its typo-tolerance index', async () => {
+      const indexes = await query<{ indexname: string }>(db.url, `select indexname from pg_indexes where tablename = 'products'`);
+      const names = indexes.map((i) => i.indexname);
+      expect(names).toContain('products_search_idx');
+      expect(names).toContain('products_title_trgm_idx');
+    });
+
     it('are a no-op when run again', async () => {
       await runMigrations(db.url);
       const applied = await query<{ n: number }>(db.url, 'select count(*)::int as n from drizzle.__drizzle_migrations');
@@ -100,4 +107,20 @@ describeMigrations('PostgreSQL 15 (the machine server)', async () => {
 describeMigrations('PGlite (embedded, through pglite-socket)', async () => {
   const pglite: LocalPostgres = await startPglite('memory://', 0, 4);
   return { url: pglite.url, close: pglite.stop };
+});
+
+describe('migrations on PGlite without pg_trgm', () => {
+  it('still apply, leaving search to full-text matching', async () => {
+    const pglite = await startPglite('memory://', 0, 4, false);
+    try {
+      await runMigrations(pglite.url);
+      const ext = await query<{ n: number }>(pglite.url, `select count(*)::int as n from pg_extension where extname = 'pg_trgm'`);
+      expect(ext[0]!.n).toBe(0);
+      const indexes = await query<{ indexname: string }>(pglite.url, `select indexname from pg_indexes where tablename = 'products'`);
+      expect(indexes.map((i) => i.indexname)).toContain('products_search_idx');
+      expect(indexes.map((i) => i.indexname)).not.toContain('products_title_trgm_idx');
+    } finally {
+      await pglite.stop();
+    }
+  });
 });

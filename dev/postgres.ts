@@ -30,14 +30,15 @@ export async function useServer(databaseUrl: string): Promise<LocalPostgres> {
 /**
  * Starts PGlite with its data in `dataDir` (or in memory when `dataDir` is
  * 'memory://') and serves it on 127.0.0.1:`port` (0 = any free port).
+ * `withTrigram: false` leaves pg_trgm out, as on a Postgres without contrib.
  */
-export async function startPglite(dataDir: string, port = 0, maxConnections = 16): Promise<LocalPostgres> {
+export async function startPglite(dataDir: string, port = 0, maxConnections = 16, withTrigram = true): Promise<LocalPostgres> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   // pg_trgm gives search its typo tolerance, as on Neon and Postgres with contrib.
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir, { extensions: { pg_trgm } });
+  const db = await PGlite.create(dataDir, withTrigram ? { extensions: { pg_trgm } } : {});
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections });
   await server.start();
   const address = server.getServerConn();

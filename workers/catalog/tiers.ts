@@ -12,9 +12,11 @@
  *   republished, listing keys carry a version that writes bump), with a TTL as
  *   a safety net should a republish ever fail.
  *
- * Concurrent misses for the same key in one isolate share one origin load, so
- * a hot product whose cache entry just expired costs one origin query, not
- * one per waiting shopper.
+ * Concurrent misses are not coalesced across requests: workerd ties a
+ * promise's I/O to the request that created it, and awaiting another
+ * request's load risks a cancelled or hung request. A hot key's misses are
+ * bounded instead by the 1 s edge copy (one KV read per key per second per
+ * location) and by KV holding the document.
  */
 
 /** Which tier answered. */
@@ -75,13 +77,9 @@ export interface ReadThroughOptions<T> {
   storeTtlSeconds: number;
   /** Loads from the origin; null when the thing does not exist. */
   load: () => Promise<T | null>;
-  /** Whether a "does not exist" answer may be stored in the store tier too (the cache tier always keeps it briefly). */
-  storeMisses?: boolean;
   /** Schedules work after the response (ctx.waitUntil). */
   waitUntil: (promise: Promise<unknown>) => void;
 }
-
-const inflight = new Map<string, Promise<Stored<unknown>>>();
 
 /** Reads `key` through the tiers, filling the faster tiers on the way back. */
 export async function readThrough<T>(opts: ReadThroughOptions<T>): Promise<Served<T>> {
@@ -116,27 +114,15 @@ export async function readThrough<T>(opts: ReadThroughOptions<T>): Promise<Serve
     return { ...fromStore, tier: opts.store.name, ms: elapsed() };
   }
 
-  let pending = inflight.get(opts.key) as Promise<Stored<T>> | undefined;
-  if (!pending) {
-    pending = (async () => {
-      const body = await opts.load();
-      return { etag: await etagOf(body), body };
-    })();
-    inflight.set(opts.key, pending);
-    // Clear on settle either way; a failed load must not poison later reads.
-    pending.then(
-      () => inflight.delete(opts.key),
-      () => inflight.delete(opts.key),
-    );
-    const value = await pending;
-    if (value.body !== null || opts.storeMisses) {
-      opts.waitUntil(opts.store.put(opts.key, value, opts.storeTtlSeconds).catch(() => {}));
-    }
-    opts.waitUntil(putCache(value));
-    return { ...value, tier: 'origin', ms: elapsed() };
+  const body = await opts.load();
+  const value: Stored<T> = { etag: await etagOf(body), body };
+  // A miss ("does not exist") stays out of the shared store: a product created
+  // a moment later must not be hidden behind it for the store's whole TTL.
+  if (body !== null) {
+    opts.waitUntil(opts.store.put(opts.key, value, opts.storeTtlSeconds).catch(() => {}));
   }
-  const shared = await pending;
-  return { ...shared, tier: 'origin', ms: elapsed() };
+  opts.waitUntil(putCache(value));
+  return { ...value, tier: 'origin', ms: elapsed() };
 }
 
 /** Removes `keys` from this location's Cache API (the writer's own location sees changes at once). */
