@@ -221,11 +221,17 @@ export const stock = pgTable(
       .notNull()
       .references(() => regions.code, { onDelete: 'restrict' }),
     received: integer('received').notNull().default(0),
+    /** Inventory shards this variant's stock is split over in the region (>1 for a flash sale). */
+    shards: smallint('shards').notNull().default(1),
+    /** Regions whose stock this region may sell when its own runs out (merchant opt-in). */
+    borrowFrom: text('borrow_from').array().notNull().default(sql`'{}'::text[]`),
     updatedAt: updatedAt(),
   },
   (t) => [
     primaryKey({ columns: [t.variantId, t.regionCode], name: 'stock_pkey' }),
     check('stock_received_non_negative', sql`${t.received} >= 0`),
+    check('stock_shards_range', sql`${t.shards} between 1 and 16`),
+    check('stock_not_borrowing_from_itself', sql`not (${t.regionCode} = any(${t.borrowFrom}))`),
   ],
 );
 

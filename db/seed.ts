@@ -33,7 +33,8 @@ export type CategoryRow = typeof schema.categories.$inferSelect;
 export type ProductRow = Omit<typeof schema.products.$inferSelect, 'search'>;
 export type VariantRow = typeof schema.variants.$inferSelect;
 export type PriceRow = typeof schema.prices.$inferSelect;
-export type StockRow = typeof schema.stock.$inferSelect;
+/** Stock as the seed writes it; shard split and borrowing keep their defaults. */
+export type StockRow = Omit<typeof schema.stock.$inferSelect, 'shards' | 'borrowFrom'>;
 export type MediaRow = typeof schema.media.$inferSelect;
 
 /** Every row the seed inserts, table by table, in foreign-key order. */

@@ -7,6 +7,7 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { adminInventoryRoutes } from './admin/inventory';
 import { adminProductRoutes } from './admin/products';
 import { catalogRoutes } from './catalog/routes';
 import { healthRoutes } from './health/routes';
@@ -55,6 +56,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api', regionRoutes);
   app.route('/api', catalogRoutes);
   app.route('/admin/api', adminProductRoutes);
+  app.route('/admin/api', adminInventoryRoutes);
   app.route('/admin/api', adminMediaRoutes);
   app.route('/', mediaRoutes);
   app.route('/', pageRoutes);

@@ -29,8 +29,15 @@ export async function loadCategories(db: Database, region: Region): Promise<Cate
   return rows.map((r) => ({ id: r.id, slug: r.slug, name: r.name, description: r.description, parent: r.parent, productCount: r.product_count }));
 }
 
+/**
+ * A product document as the tiers store it: the public document plus, per
+ * variant, how many inventory shards its stock is split over in the region
+ * (read by the live availability overlay, never sent to shoppers).
+ */
+export type StoredProduct = Omit<Product, 'variants'> & { variants: (Product['variants'][number] & { shards: number })[] };
+
 /** The product document for a slug in a region, or null (unknown, not active, or not sold there). */
-export async function loadProduct(db: Database, region: Region, slug: string): Promise<Product | null> {
+export async function loadProduct(db: Database, region: Region, slug: string): Promise<StoredProduct | null> {
   const { rows: products } = await db.execute<{
     id: string; slug: string; title: string; description: string; brand: string | null; category_slug: string; category_name: string;
   }>(sql`
@@ -40,9 +47,9 @@ export async function loadProduct(db: Database, region: Region, slug: string): P
   const product = products[0];
   if (!product) return null;
   const [{ rows: variants }, { rows: images }] = await Promise.all([
-    db.execute<{ id: string; sku: string; title: string; options: Record<string, string>; amount: number; compare_at_amount: number | null; received: number }>(sql`
+    db.execute<{ id: string; sku: string; title: string; options: Record<string, string>; amount: number; compare_at_amount: number | null; received: number; shards: number }>(sql`
       select v.id, v.sku, v.title, v.options, pr.amount::float8 as amount, pr.compare_at_amount::float8 as compare_at_amount,
-             coalesce(s.received, 0) as received
+             coalesce(s.received, 0) as received, coalesce(s.shards, 1)::int as shards
       from variants v
       join prices pr on pr.variant_id = v.id and pr.region_code = ${region.code}
       left join stock s on s.variant_id = v.id and s.region_code = ${region.code}
@@ -67,8 +74,9 @@ export async function loadProduct(db: Database, region: Region, slug: string): P
       options: v.options,
       price: { amount: Number(v.amount), currency: region.currency },
       compareAtPrice: v.compare_at_amount === null ? null : { amount: Number(v.compare_at_amount), currency: region.currency },
-      // Until live shard levels are overlaid, availability is stock received.
+      // Stock received: what the page shows if the inventory objects cannot be asked.
       available: Number(v.received),
+      shards: v.shards,
     })),
   };
 }

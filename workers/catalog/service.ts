@@ -8,7 +8,8 @@ import type { Region } from '../../db/regions';
 import { afterResponse } from '../lib/context';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import type { AppEnv } from '../types';
-import { categoryIdBySlug, loadCategories, loadListing, loadProduct, searchProducts, type ListingPosition } from './queries';
+import { liveAvailability } from '../inventory/shards';
+import { categoryIdBySlug, loadCategories, loadListing, loadProduct, searchProducts, type ListingPosition, type StoredProduct } from './queries';
 import type { Category, Product, ProductList } from './schemas';
 import { etagOf, kvStore, readThrough, type Served, type StoreTier, type Stored } from './tiers';
 import { listingScope, readVersion } from './versions';
@@ -115,15 +116,35 @@ export async function getCategories(c: Context<AppEnv>): Promise<Served<{ items:
   });
 }
 
-/** A product document in the request's region; null body when not sold there. */
+/**
+ * A product document in the request's region (null body when not sold
+ * there), with each variant's units available read live from the inventory
+ * objects: the document comes from the caches, availability never does. The
+ * ETag covers both.
+ */
 export async function getProduct(c: Context<AppEnv>, slug: string): Promise<Served<Product>> {
   const region = c.var.region;
   const epoch = await readVersion(c.env.CATALOG, 'products');
-  return readThrough({
+  const served = await readThrough<StoredProduct>({
     key: productKey(epoch, region.code, slug),
     store: kvStore(c.env.CATALOG),
     storeTtlSeconds: PRODUCT_STORE_TTL,
     load: () => loadProduct(c.var.services.db.read, region, slug),
     waitUntil: (p) => void afterResponse(c, p),
   });
+  if (!served.body) return { ...served, body: null };
+  const doc = served.body;
+  let live: Map<string, number> | undefined;
+  try {
+    live = await liveAvailability(c.env, c.var.services.db.read, region.code, doc.variants.map((v) => ({ variantId: v.id, shards: v.shards })));
+  } catch (err) {
+    // The objects being unreachable must not take the product page down.
+    console.warn(JSON.stringify({ level: 'warn', msg: 'live availability unavailable', slug, error: String(err) }));
+  }
+  const body: Product = {
+    ...doc,
+    variants: doc.variants.map(({ shards: _shards, ...v }) => ({ ...v, available: live?.get(v.id) ?? v.available })),
+  };
+  const etag = await etagOf([served.etag, body.variants.map((v) => v.available)]);
+  return { ...served, body, etag };
 }

@@ -1,0 +1,247 @@
+/**
+ * How the Worker talks to the inventory objects: which shard owns a variant,
+ * how a region's stock is split over a hot variant's shards, and a
+ * reservation across shards that holds every line or none.
+ *
+ * Each region has {@link SHARDS_PER_REGION} `InventoryShard` objects
+ * (`inv:<region>:<n>`), created with the region's location hint. A variant
+ * lives on the shard its id hashes to; a hot variant (flash sale) is split
+ * over K consecutive shards from there, each owning part of its stock, so one
+ * object is never the ceiling of a sale.
+ */
+import { and, eq, inArray } from 'drizzle-orm';
+import type { Database } from '../../db/client';
+import { REGIONS, type RegionCode } from '../../db/regions';
+import { stock } from '../../db/schema';
+import type { InventoryShard, ReserveLine, StockLevel } from '../../durable-objects/inventory';
+
+/** Shards per region. Fixed: changing it would move variants between objects. */
+export const SHARDS_PER_REGION = 16;
+
+/** Object name of shard `index` of `region`. */
+export function shardName(region: RegionCode, index: number): string {
+  return `inv:${region}:${index}`;
+}
+
+/** FNV-1a: a stable, well-spread hash of a variant id. */
+export function stableHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The shard indexes a variant's stock is split over, home shard first. */
+export function shardsOf(variantId: string, shards = 1): number[] {
+  const home = stableHash(variantId) % SHARDS_PER_REGION;
+  return Array.from({ length: Math.min(Math.max(shards, 1), SHARDS_PER_REGION) }, (_, i) => (home + i) % SHARDS_PER_REGION);
+}
+
+/** The stub of a shard, placed near its region. */
+export function shardStub(env: Env, region: RegionCode, index: number): DurableObjectStub<InventoryShard> {
+  const ns = env.INVENTORY;
+  return ns.get(ns.idFromName(shardName(region, index)), { locationHint: REGIONS[region].locationHint });
+}
+
+/** Splits `total` units over `parts` shards as evenly as possible. */
+export function evenSplit(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+/** What the origin says about a variant's stock in a region. */
+export interface StockConfig {
+  variantId: string;
+  region: RegionCode;
+  received: number;
+  shards: number;
+  borrowFrom: RegionCode[];
+}
+
+/** Stock configuration rows from the primary (absent rows: nothing received). */
+export async function loadStockConfig(db: Database, region: RegionCode, variantIds: string[]): Promise<Map<string, StockConfig>> {
+  const rows = variantIds.length
+    ? await db
+        .select({ variantId: stock.variantId, received: stock.received, shards: stock.shards, borrowFrom: stock.borrowFrom })
+        .from(stock)
+        .where(and(eq(stock.regionCode, region), inArray(stock.variantId, variantIds)))
+    : [];
+  const byId = new Map(rows.map((r) => [r.variantId, { ...r, region, borrowFrom: r.borrowFrom as RegionCode[] }]));
+  return new Map(variantIds.map((id) => [id, byId.get(id) ?? { variantId: id, region, received: 0, shards: 1, borrowFrom: [] }]));
+}
+
+/**
+ * First load of variants into their shards: each shard of a variant gets its
+ * even share of what the origin says was received. Only variants a shard has
+ * never seen are set, so a retry or a race with another request is harmless.
+ */
+export async function initShards(env: Env, configs: StockConfig[]): Promise<void> {
+  const perShard = new Map<string, { region: RegionCode; index: number; entries: { variantId: string; received: number }[] }>();
+  for (const cfg of configs) {
+    const indexes = shardsOf(cfg.variantId, cfg.shards);
+    const shares = evenSplit(cfg.received, indexes.length);
+    indexes.forEach((index, i) => {
+      const key = `${cfg.region}:${index}`;
+      const entry = perShard.get(key) ?? { region: cfg.region, index, entries: [] };
+      entry.entries.push({ variantId: cfg.variantId, received: shares[i]! });
+      perShard.set(key, entry);
+    });
+  }
+  await Promise.all([...perShard.values()].map((s) => shardStub(env, s.region, s.index).initVariants(s.entries)));
+}
+
+/** Region-wide levels of a variant: the sum over the given shards. */
+export interface RegionLevel {
+  received: number;
+  available: number;
+  held: number;
+  sold: number;
+}
+
+/** Sums levels over every shard a variant may have stock in (all of the region's, for admin accuracy). */
+export async function regionLevels(env: Env, region: RegionCode, variantIds: string[], shardIndexes?: number[]): Promise<Map<string, RegionLevel & { known: boolean }>> {
+  const indexes = shardIndexes ?? Array.from({ length: SHARDS_PER_REGION }, (_, i) => i);
+  const perShard = await Promise.all(indexes.map((i) => shardStub(env, region, i).levels(variantIds)));
+  const out = new Map<string, RegionLevel & { known: boolean }>();
+  for (const id of variantIds) out.set(id, { received: 0, available: 0, held: 0, sold: 0, known: false });
+  for (const levels of perShard) {
+    for (const l of levels as StockLevel[]) {
+      const sum = out.get(l.variantId)!;
+      sum.received += l.received;
+      sum.available += l.available;
+      sum.held += l.held;
+      sum.sold += l.sold;
+      sum.known ||= l.known;
+    }
+  }
+  return out;
+}
+
+/**
+ * Units available now for each variant in a region, from the shards that
+ * sell it, initialising variants no shard has seen yet from the origin.
+ */
+export async function liveAvailability(env: Env, db: Database, region: RegionCode, variants: { variantId: string; shards: number }[]): Promise<Map<string, number>> {
+  const byShard = new Map<number, string[]>();
+  for (const v of variants) for (const i of shardsOf(v.variantId, v.shards)) byShard.set(i, [...(byShard.get(i) ?? []), v.variantId]);
+  const read = async () => {
+    const results = await Promise.all([...byShard].map(([i, ids]) => shardStub(env, region, i).levels(ids)));
+    return results.flat() as StockLevel[];
+  };
+  let levels = await read();
+  const unknown = [...new Set(levels.filter((l) => !l.known).map((l) => l.variantId))];
+  if (unknown.length) {
+    await initShards(env, [...(await loadStockConfig(db, region, unknown)).values()]);
+    levels = await read();
+  }
+  const out = new Map<string, number>();
+  for (const l of levels) out.set(l.variantId, (out.get(l.variantId) ?? 0) + l.available);
+  return out;
+}
+
+/** One part of a hold: some lines held on one shard of one region. */
+export interface HoldPart {
+  region: RegionCode;
+  shard: number;
+  /** The id this part is held under on that shard. */
+  partId: string;
+  lines: ReserveLine[];
+}
+
+/** A reservation across shards. */
+export type Reservation =
+  | { ok: true; holdId: string; parts: HoldPart[]; expiresAt: number }
+  | { ok: false; reason: 'out_of_stock'; shortages: { variantId: string; requested: number }[] };
+
+/**
+ * Reserves every line or none. Lines are grouped by home shard and reserved
+ * there in one call per shard; a line its home shard cannot fill moves to the
+ * variant's sibling shards, then to the regions it may borrow from. If any
+ * line still cannot be held, every part already held is released.
+ *
+ * Part ids derive from the hold id and the attempt (shard, line), and the
+ * order of attempts is fixed, so calling this again with the same hold id
+ * (a retried saga step) replays the same answers instead of holding twice.
+ */
+export async function reserveAcross(
+  env: Env,
+  db: Database,
+  region: RegionCode,
+  holdId: string,
+  checkoutId: string,
+  lines: ReserveLine[],
+  ttlMs: number,
+): Promise<Reservation> {
+  const configs = await loadStockConfig(db, region, lines.map((l) => l.variantId));
+  const parts: HoldPart[] = [];
+  let expiresAt = Number.POSITIVE_INFINITY;
+
+  /** Reserves `group` on one shard, initialising unknown variants once. */
+  const attempt = async (r: RegionCode, shard: number, partId: string, group: ReserveLine[]) => {
+    const stub = shardStub(env, r, shard);
+    let result = await stub.reserve(partId, checkoutId, group, ttlMs);
+    if (!result.ok && result.reason === 'unknown_variant') {
+      const cfgs = r === region ? result.variantIds.map((id) => configs.get(id)!) : [...(await loadStockConfig(db, r, result.variantIds)).values()];
+      await initShards(env, cfgs);
+      result = await stub.reserve(partId, checkoutId, group, ttlMs);
+    }
+    if (result.ok) {
+      parts.push({ region: r, shard, partId, lines: group });
+      expiresAt = Math.min(expiresAt, result.expiresAt);
+    }
+    return result.ok;
+  };
+
+  // 1. One call per home shard for all its lines.
+  const byHome = new Map<number, ReserveLine[]>();
+  for (const line of lines) {
+    const home = shardsOf(line.variantId, configs.get(line.variantId)!.shards)[0]!;
+    byHome.set(home, [...(byHome.get(home) ?? []), line]);
+  }
+  const pending: ReserveLine[] = [];
+  for (const [shard, group] of [...byHome].sort((a, b) => a[0] - b[0])) {
+    if (!(await attempt(region, shard, `${holdId}:${region}:${shard}`, group))) pending.push(...group);
+  }
+
+  // 2. Lines of a group that failed: one line at a time, home shard first
+  // (the group may have failed for another line), then siblings, then lenders.
+  const shortages: { variantId: string; requested: number }[] = [];
+  for (const line of pending) {
+    const cfg = configs.get(line.variantId)!;
+    const candidates: [RegionCode, number][] = [
+      ...shardsOf(line.variantId, cfg.shards).map((s): [RegionCode, number] => [region, s]),
+    ];
+    for (const lender of cfg.borrowFrom) {
+      const lenderCfg = (await loadStockConfig(db, lender, [line.variantId])).get(line.variantId)!;
+      candidates.push(...shardsOf(line.variantId, lenderCfg.shards).map((s): [RegionCode, number] => [lender, s]));
+    }
+    let held = false;
+    for (const [r, s] of candidates) {
+      if (await attempt(r, s, `${holdId}:${r}:${s}:${line.variantId}`, [line])) {
+        held = true;
+        break;
+      }
+    }
+    // A hot variant's stock may be spread thinner than one line: not split
+    // across shards here; the line fails and the shopper sees out of stock.
+    if (!held) shortages.push({ variantId: line.variantId, requested: line.quantity });
+  }
+
+  if (shortages.length) {
+    await releaseParts(env, parts);
+    return { ok: false, reason: 'out_of_stock', shortages };
+  }
+  return { ok: true, holdId, parts, expiresAt };
+}
+
+/** Releases every part (compensation, or a checkout that failed after reserving). */
+export async function releaseParts(env: Env, parts: HoldPart[]): Promise<void> {
+  await Promise.all(parts.map((p) => shardStub(env, p.region, p.shard).release(p.partId)));
+}
+
+/** Commits every part: held units become sold. Returns the parts that could not be committed. */
+export async function commitParts(env: Env, parts: HoldPart[]): Promise<HoldPart[]> {
+  const results = await Promise.all(parts.map(async (p) => ({ p, r: await shardStub(env, p.region, p.shard).commit(p.partId) })));
+  return results.filter(({ r }) => !r.ok).map(({ p }) => p);
+}
