@@ -37,6 +37,8 @@ export interface ReserveSuccess {
   holdId: string;
   expiresAt: number;
   lines: ReserveLine[];
+  /** Units of each line's variant still available in this shard right after the hold. */
+  remaining: Record<string, number>;
 }
 
 export type ReserveResult = ReserveSuccess | InventoryRefusal;
@@ -128,7 +130,12 @@ export class InventoryShard extends DurableObject<Env> {
       return refusal;
     }
     const expiresAt = now + ttlMs;
-    const result: ReserveSuccess = { ok: true, holdId, expiresAt, lines: merged };
+    const remaining: Record<string, number> = {};
+    for (const line of merged) {
+      const row = this.sql.exec<{ available: number }>('select available from stock where variant_id = ?', line.variantId).one();
+      remaining[line.variantId] = row.available - line.quantity;
+    }
+    const result: ReserveSuccess = { ok: true, holdId, expiresAt, lines: merged, remaining };
     this.sql.exec(
       `insert into hold_state (hold_id, checkout_id, state, expires_at, result, updated_at) values (?, ?, 'held', ?, ?, ?)`,
       holdId, checkoutId, expiresAt, JSON.stringify(result), now,

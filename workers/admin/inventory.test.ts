@@ -3,7 +3,9 @@ import { sql } from 'drizzle-orm';
 import { describe, expect, inject, it } from 'vitest';
 import { createDatabase } from '../../db/client';
 import { randomToken } from '../lib/ids';
+import { Redis } from '@upstash/redis/cloudflare';
 import { regionLevels, reserveAcross, commitParts, releaseParts, shardsOf } from '../inventory/shards';
+import { markSoldOut } from '../inventory/soldout';
 
 const fx = inject('seedFixtures');
 const owner = env.ADMIN_BOOTSTRAP_TOKEN!;
@@ -182,3 +184,37 @@ describe('live availability on the product page', () => {
     expect((await second.json<any>()).variants[0].available).toBe(4);
   });
 });
+
+describe('sold-out flags on listings', () => {
+  it('shows a product sold out in listings once its stock is held, and back when stock is added', async () => {
+    const { sku, variantId } = await freshVariant();
+    await admin(`/admin/api/inventory/${sku}`, 'PUT', { region: 'sg', quantity: 2 });
+    const listed = async () => {
+      const res = await call(`/api/products?category=${fx.busiestCategorySlug}&limit=100`, { headers: { 'x-region': 'sg' } });
+      const body = await res.json<{ items: { id: string; available: boolean; stocked?: unknown }[] }>();
+      return body.items.find((i) => i.id === created.id);
+    };
+    const created = await productOf(variantId);
+    expect((await listed())?.available).toBe(true);
+    expect(await listed()).not.toHaveProperty('stocked');
+
+    const db = createDatabase(env);
+    const redis = new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
+    const held = await reserveAcross(env, db.primary, 'sg', `hold_${randomToken()}`, 'chk_so', [{ variantId, quantity: 2 }], 60_000, (ids) =>
+      markSoldOut(redis, 'sg', ids),
+    );
+    await db.close();
+    expect(held.ok).toBe(true);
+    expect((await listed())?.available).toBe(false);
+
+    await admin(`/admin/api/inventory/${sku}`, 'PUT', { region: 'sg', quantity: 5 });
+    expect((await listed())?.available).toBe(true);
+  });
+});
+
+async function productOf(variantId: string): Promise<{ id: string }> {
+  const db = createDatabase(env);
+  const { rows } = await db.primary.execute<{ id: string }>(sql`select product_id as id from variants where id = ${variantId}`);
+  await db.close();
+  return rows[0]!;
+}

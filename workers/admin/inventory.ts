@@ -14,6 +14,7 @@ import { publishChange } from '../catalog/publish';
 import { ApiError, notFound } from '../lib/errors';
 import { createRouter, errorResponse } from '../lib/router';
 import { evenSplit, regionLevels, SHARDS_PER_REGION, shardsOf, shardStub, type RegionLevel } from '../inventory/shards';
+import { clearSoldOut } from '../inventory/soldout';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import type { AppEnv } from '../types';
@@ -151,6 +152,7 @@ export const adminInventoryRoutes = createRouter()
           .onConflictDoUpdate({ target: [stock.variantId, stock.regionCode], set: { received: quantity, updatedAt: new Date() } });
         await distribute(c.env, region, variant.id, quantity, cfg?.shards ?? 1);
       });
+      await clearSoldOut(c.var.services.redis, region, [variant.id]).catch(() => {});
       await republishVariant(c, variant.productId);
       return c.json(await inventoryView(c, sku, variant.id), 200);
     },

@@ -105,6 +105,7 @@ type SummaryRow = {
   price: number;
   compare_at: number | null;
   available: boolean;
+  stocked: string[] | null;
   image_key: string | null;
   image_alt: string | null;
   image_width: number | null;
@@ -124,6 +125,7 @@ function summarySelect(region: Region, filters: ListingFilters, extraWhere: SQL,
       min(pr.amount)::float8 as price,
       (array_agg(pr.compare_at_amount order by pr.amount))[1]::float8 as compare_at,
       bool_or(coalesce(s.received, 0) > 0) as available,
+      array_agg(v.id order by v.id) filter (where coalesce(s.received, 0) > 0) as stocked,
       img.key as image_key, img.alt as image_alt, img.width as image_width, img.height as image_height
       ${extraSelect}
     from products p
@@ -140,7 +142,14 @@ function summarySelect(region: Region, filters: ListingFilters, extraWhere: SQL,
     ${tail}`;
 }
 
-function toSummary(region: Region, r: SummaryRow): ProductSummary {
+/**
+ * A listing item as the tiers store it: the public summary plus the ids of its
+ * variants that had stock received, which the sold-out overlay checks
+ * (never sent to shoppers).
+ */
+export type StoredSummary = ProductSummary & { stocked: string[] };
+
+function toSummary(region: Region, r: SummaryRow): StoredSummary {
   return {
     id: r.id,
     slug: r.slug,
@@ -151,6 +160,7 @@ function toSummary(region: Region, r: SummaryRow): ProductSummary {
     compareAtPrice: r.compare_at === null ? null : { amount: Number(r.compare_at), currency: region.currency },
     image: r.image_key ? { url: mediaUrl(r.image_key), alt: r.image_alt ?? '', width: r.image_width, height: r.image_height } : null,
     available: r.available,
+    stocked: r.stocked ?? [],
   };
 }
 
@@ -161,7 +171,7 @@ export async function loadListing(
   filters: ListingFilters,
   after: ListingPosition | undefined,
   limit: number,
-): Promise<{ items: ProductSummary[]; next: ListingPosition | null }> {
+): Promise<{ items: StoredSummary[]; next: ListingPosition | null }> {
   const resume = after ? sql`and (p.created_at, p.id) < (${after.createdAt}::timestamptz, ${after.id})` : sql``;
   const { rows } = await db.execute<SummaryRow>(
     summarySelect(region, filters, resume, sql``, sql`order by p.created_at desc, p.id desc limit ${limit + 1}`),
@@ -197,7 +207,7 @@ export async function searchProducts(
   filters: ListingFilters,
   offset: number,
   limit: number,
-): Promise<{ items: ProductSummary[]; more: boolean; typoTolerant: boolean }> {
+): Promise<{ items: StoredSummary[]; more: boolean; typoTolerant: boolean }> {
   const trigram = await hasTrigram(db);
   const tsq = sql`websearch_to_tsquery('english', ${q})`;
   const match = trigram ? sql`and (p.search @@ ${tsq} or ${q} <% p.title)` : sql`and p.search @@ ${tsq}`;

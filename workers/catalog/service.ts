@@ -9,7 +9,8 @@ import { afterResponse } from '../lib/context';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import type { AppEnv } from '../types';
 import { liveAvailability } from '../inventory/shards';
-import { categoryIdBySlug, loadCategories, loadListing, loadProduct, searchProducts, type ListingPosition, type StoredProduct } from './queries';
+import { soldOutAmong } from '../inventory/soldout';
+import { categoryIdBySlug, loadCategories, loadListing, loadProduct, searchProducts, type ListingPosition, type StoredProduct, type StoredSummary } from './queries';
 import type { Category, Product, ProductList } from './schemas';
 import { etagOf, kvStore, readThrough, type Served, type StoreTier, type Stored } from './tiers';
 import { listingScope, readVersion } from './versions';
@@ -66,7 +67,7 @@ export async function listProducts(c: Context<AppEnv>, query: ListingQuery): Pro
   const hash = await paramsHash([...filters, position ?? null]);
   const waitUntil = (p: Promise<unknown>) => void afterResponse(c, p);
 
-  const load = async (): Promise<ProductList | null> => {
+  const load = async (): Promise<StoredList | null> => {
     let categoryId: string | undefined;
     if (query.category) {
       categoryId = (await categoryIdBySlug(db.read, query.category)) ?? undefined;
@@ -86,16 +87,38 @@ export async function listProducts(c: Context<AppEnv>, query: ListingQuery): Pro
     return { items: page.items, nextCursor: page.next ? await encodeCursor(page.next, scope, secret) : null };
   };
 
-  if (query.q) {
-    return readThrough({ key: `search:v1:${region.code}:${version}:${hash}`, store: redisStore(c), storeTtlSeconds: SEARCH_STORE_TTL, load, waitUntil });
+  const served = query.q
+    ? await readThrough<StoredList>({ key: `search:v1:${region.code}:${version}:${hash}`, store: redisStore(c), storeTtlSeconds: SEARCH_STORE_TTL, load, waitUntil })
+    : await readThrough<StoredList>({
+        key: `listing:v1:${region.code}:${query.category ?? '*'}:${version}:${hash}`,
+        store: kvStore(c.env.CATALOG),
+        storeTtlSeconds: LISTING_STORE_TTL,
+        load,
+        waitUntil,
+      });
+  return overlaySoldOut(c, served);
+}
+
+/** A listing page as the tiers store it (items carry their stocked variant ids). */
+type StoredList = { items: StoredSummary[]; nextCursor: string | null };
+
+/**
+ * Marks items whose every stocked variant is flagged sold out in Redis (one
+ * call for the whole page), and drops the internal fields. If Redis cannot
+ * be asked, the page shows stock as received: listings stay up.
+ */
+async function overlaySoldOut(c: Context<AppEnv>, served: Served<StoredList>): Promise<Served<ProductList>> {
+  if (!served.body) return { ...served, body: null };
+  const ids = served.body.items.flatMap((i) => i.stocked);
+  let flagged = new Set<string>();
+  try {
+    flagged = await soldOutAmong(c.var.services.redis, c.var.region.code, ids);
+  } catch (err) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'sold-out flags unavailable', error: String(err) }));
   }
-  return readThrough({
-    key: `listing:v1:${region.code}:${query.category ?? '*'}:${version}:${hash}`,
-    store: kvStore(c.env.CATALOG),
-    storeTtlSeconds: LISTING_STORE_TTL,
-    load,
-    waitUntil,
-  });
+  const items = served.body.items.map(({ stocked, ...item }) => ({ ...item, available: item.available && stocked.some((id) => !flagged.has(id)) }));
+  const body: ProductList = { items, nextCursor: served.body.nextCursor };
+  return { ...served, body, etag: flagged.size ? await etagOf([served.etag, [...flagged].sort()]) : served.etag };
 }
 
 /** Key of a product document; writers use it to republish and purge. */

@@ -172,10 +172,19 @@ export async function reserveAcross(
   checkoutId: string,
   lines: ReserveLine[],
   ttlMs: number,
+  /** Told which variants have nothing left in the region (see ./soldout.ts). */
+  onSoldOut?: (variantIds: string[]) => Promise<void>,
 ): Promise<Reservation> {
   const configs = await loadStockConfig(db, region, lines.map((l) => l.variantId));
   const parts: HoldPart[] = [];
   let expiresAt = Number.POSITIVE_INFINITY;
+  /** Units seen available per variant per shard of the home region. */
+  const seen = new Map<string, Map<number, number>>();
+  const observe = (variantId: string, shard: number, available: number) => {
+    const m = seen.get(variantId) ?? new Map<number, number>();
+    m.set(shard, available);
+    seen.set(variantId, m);
+  };
 
   /** Reserves `group` on one shard, initialising unknown variants once. */
   const attempt = async (r: RegionCode, shard: number, partId: string, group: ReserveLine[]) => {
@@ -189,6 +198,9 @@ export async function reserveAcross(
     if (result.ok) {
       parts.push({ region: r, shard, partId, lines: group });
       expiresAt = Math.min(expiresAt, result.expiresAt);
+      if (r === region) for (const [id, left] of Object.entries(result.remaining ?? {})) observe(id, shard, left);
+    } else if (result.reason === 'out_of_stock' && r === region) {
+      for (const s of result.shortages) observe(s.variantId, shard, s.available);
     }
     return result.ok;
   };
@@ -228,11 +240,37 @@ export async function reserveAcross(
     if (!held) shortages.push({ variantId: line.variantId, requested: line.quantity });
   }
 
-  if (shortages.length) {
-    await releaseParts(env, parts);
-    return { ok: false, reason: 'out_of_stock', shortages };
-  }
+  if (shortages.length) await releaseParts(env, parts);
+  if (onSoldOut) await reportSoldOut(env, region, configs, seen, onSoldOut);
+  if (shortages.length) return { ok: false, reason: 'out_of_stock', shortages };
   return { ok: true, holdId, parts, expiresAt };
+}
+
+/**
+ * Tells `onSoldOut` about variants with nothing left on any of their shards
+ * in the region: those seen at 0, after asking the shards not seen in this
+ * reservation. Only runs when a 0 was seen, so the usual reservation costs
+ * no extra call. Never fails the reservation.
+ */
+async function reportSoldOut(
+  env: Env,
+  region: RegionCode,
+  configs: Map<string, StockConfig>,
+  seen: Map<string, Map<number, number>>,
+  onSoldOut: (variantIds: string[]) => Promise<void>,
+): Promise<void> {
+  try {
+    const soldOut: string[] = [];
+    for (const [variantId, byShard] of seen) {
+      if (![...byShard.values()].some((n) => n === 0)) continue;
+      const unseen = shardsOf(variantId, configs.get(variantId)?.shards ?? 1).filter((i) => !byShard.has(i));
+      const rest = unseen.length ? (await regionLevels(env, region, [variantId], unseen)).get(variantId)!.available : 0;
+      if (rest === 0 && [...byShard.values()].every((n) => n === 0)) soldOut.push(variantId);
+    }
+    if (soldOut.length) await onSoldOut(soldOut);
+  } catch (err) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'sold-out report failed', error: String(err) }));
+  }
 }
 
 /** Releases every part (compensation, or a checkout that failed after reserving). */
