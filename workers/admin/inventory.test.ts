@@ -218,3 +218,32 @@ async function productOf(variantId: string): Promise<{ id: string }> {
   await db.close();
   return rows[0]!;
 }
+
+describe('POST /admin/api/inventory/reconcile', () => {
+  it("reports drift between the shards' sold units and order lines, and repairs an excess", async () => {
+    const { sku, variantId } = await freshVariant();
+    await admin(`/admin/api/inventory/${sku}`, 'PUT', { region: 'sg', quantity: 10 });
+    const db = createDatabase(env);
+    // Three units sold in the shards...
+    const held = await reserveAcross(env, db.primary, 'sg', `hold_${randomToken()}`, 'chk_rec', [{ variantId, quantity: 3 }], 60_000);
+    if (!held.ok) throw new Error('reserve failed');
+    await commitParts(env, held.parts);
+    // ...but only one on a confirmed order in Postgres.
+    const orderId = `ord_${randomToken()}`;
+    await db.primary.execute(sql`insert into orders (id, number, checkout_id, email, region_code, currency, subtotal_amount, total_amount, shipping_address, access_token_hash)
+      values (${orderId}, ${`SG-${randomToken(5)}`}, ${`chk_${randomToken()}`}, 'rec@example.com', 'sg', 'SGD', 1500, 1500, '{}', 'x')`);
+    await db.primary.execute(sql`insert into order_lines (id, order_id, variant_id, sku, title, quantity, unit_amount, line_amount)
+      values (${`ol_${randomToken()}`}, ${orderId}, ${variantId}, ${sku}, 'x', 1, 1500, 1500)`);
+    await db.close();
+
+    const report = await (await admin('/admin/api/inventory/reconcile', 'POST', { skus: [sku] })).json<any>();
+    expect(report.drift).toContainEqual({ sku, region: 'sg', shardSold: 3, orderedUnits: 1, repaired: false });
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ sold: 3, available: 7 });
+
+    const repaired = await (await admin('/admin/api/inventory/reconcile', 'POST', { skus: [sku], repair: true })).json<any>();
+    expect(repaired.drift).toContainEqual({ sku, region: 'sg', shardSold: 3, orderedUnits: 1, repaired: true });
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 10, sold: 1, available: 9 });
+    const clean = await (await admin('/admin/api/inventory/reconcile', 'POST', { skus: [sku] })).json<any>();
+    expect(clean.drift.filter((d: { sku: string }) => d.sku === sku)).toEqual([]);
+  });
+});
