@@ -28,6 +28,13 @@ export function money(amount: number, region: Region): Money {
 const formatters = new Map<string, Intl.NumberFormat>();
 
 /**
+ * Symbols that say which dollar: in its own locale SGD and TWD print a bare
+ * "$", which a shopper comparing prices across the region (or a tourist)
+ * cannot tell from USD.
+ */
+const UNAMBIGUOUS_SYMBOL: Record<string, string> = { SGD: 'S$', TWD: 'NT$' };
+
+/**
  * Formats for display in the region's locale with exactly the currency's
  * decimals: `S$19.90`, `Rp 149.000`, `149.000 ₫`.
  */
@@ -43,7 +50,13 @@ export function formatMoney(value: Money, region: Region = regionForCurrency(val
     });
     formatters.set(key, fmt);
   }
-  return fmt.format(value.amount / 10 ** region.currencyExponent);
+  const symbol = UNAMBIGUOUS_SYMBOL[value.currency];
+  const amount = value.amount / 10 ** region.currencyExponent;
+  if (!symbol) return fmt.format(amount);
+  return fmt
+    .formatToParts(amount)
+    .map((part) => (part.type === 'currency' ? symbol : part.value))
+    .join('');
 }
 
 function regionForCurrency(currency: string): Region {

@@ -8,6 +8,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ApiError } from '../lib/errors';
+import { renderNotFoundPage } from '../pages/status';
 import type { AppEnv } from '../types';
 
 /** Maps a thrown value to an {@link ApiError}. */
@@ -42,9 +43,19 @@ export function errorHandler(): ErrorHandler<AppEnv> {
   };
 }
 
-/** `app.notFound` handler: JSON 404 for every unknown path. */
+/** Paths whose clients are programs: they get the JSON envelope, never HTML. */
+function isJsonPath(path: string): boolean {
+  return path.startsWith('/api') || path.startsWith('/admin/api') || path.startsWith('/media/');
+}
+
+/**
+ * `app.notFound` handler: JSON 404 under the API and media paths; elsewhere a
+ * person followed a link, so the HTML 404 page. (A mounted sub-app's own
+ * `notFound` never runs, so this is the one place for both.)
+ */
 export function notFoundHandler(): NotFoundHandler<AppEnv> {
   return function notFoundHandler(c) {
+    if (!isJsonPath(c.req.path)) return renderNotFoundPage(c);
     return sendError(c, new ApiError(404, 'not_found', `No route for ${c.req.method} ${c.req.path}.`));
   };
 }
