@@ -6,10 +6,11 @@
  *
  * Why it cannot oversell: a Durable Object runs one event at a time, and each
  * method below does all its reads and writes synchronously, with no `await`
- * in between, so SQLite commits them as one unit and no other call can see or
- * interleave with a half-done reservation. The storage itself refuses a
- * negative count or counts that do not add up (CHECK constraints), so a bug
- * fails loudly instead of corrupting stock.
+ * in between, so no other call can see or interleave with a half-done
+ * reservation; the writes of each operation run in `transactionSync`, so a
+ * failure part-way (a storage error, a broken constraint) rolls all of them
+ * back. The storage itself refuses a negative count or counts that do not add
+ * up (CHECK constraints), so a bug fails loudly instead of corrupting stock.
  *
  * Every method is idempotent by its id: the hold id for reserve / commit /
  * release (a retried call returns the first call's answer and changes nothing
@@ -136,14 +137,16 @@ export class InventoryShard extends DurableObject<Env> {
       remaining[line.variantId] = row.available - line.quantity;
     }
     const result: ReserveSuccess = { ok: true, holdId, expiresAt, lines: merged, remaining };
-    this.sql.exec(
-      `insert into hold_state (hold_id, checkout_id, state, expires_at, result, updated_at) values (?, ?, 'held', ?, ?, ?)`,
-      holdId, checkoutId, expiresAt, JSON.stringify(result), now,
-    );
-    for (const line of merged) {
-      this.sql.exec('update stock set available = available - ?1, held = held + ?1 where variant_id = ?2', line.quantity, line.variantId);
-      this.sql.exec('insert into hold_lines (hold_id, variant_id, quantity) values (?, ?, ?)', holdId, line.variantId, line.quantity);
-    }
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `insert into hold_state (hold_id, checkout_id, state, expires_at, result, updated_at) values (?, ?, 'held', ?, ?, ?)`,
+        holdId, checkoutId, expiresAt, JSON.stringify(result), now,
+      );
+      for (const line of merged) {
+        this.sql.exec('update stock set available = available - ?1, held = held + ?1 where variant_id = ?2', line.quantity, line.variantId);
+        this.sql.exec('insert into hold_lines (hold_id, variant_id, quantity) values (?, ?, ?)', holdId, line.variantId, line.quantity);
+      }
+    });
     // The writes above are committed together; the alarm only needs to be
     // no later than the earliest expiry.
     await this.scheduleAlarm(expiresAt);
@@ -162,10 +165,12 @@ export class InventoryShard extends DurableObject<Env> {
     // Released (by the alarm or the caller) before this commit arrived.
     if (hold.state === 'released') return { ok: false, reason: 'expired' };
     if (hold.state === 'rejected') return { ok: false, reason: 'invalid' };
-    for (const line of this.holdLines(holdId)) {
-      this.sql.exec('update stock set held = held - ?1, sold = sold + ?1 where variant_id = ?2', line.quantity, line.variantId);
-    }
-    this.sql.exec(`update hold_state set state = 'committed', updated_at = ? where hold_id = ?`, Date.now(), holdId);
+    this.ctx.storage.transactionSync(() => {
+      for (const line of this.holdLines(holdId)) {
+        this.sql.exec('update stock set held = held - ?1, sold = sold + ?1 where variant_id = ?2', line.quantity, line.variantId);
+      }
+      this.sql.exec(`update hold_state set state = 'committed', updated_at = ? where hold_id = ?`, Date.now(), holdId);
+    });
     return { ok: true, state: 'committed' };
   }
 
@@ -201,11 +206,11 @@ export class InventoryShard extends DurableObject<Env> {
     let result: { ok: true } | InventoryRefusal;
     if (!row) result = { ok: false, reason: 'unknown_variant', variantIds: [variantId] };
     else if (row.sold < quantity) result = { ok: false, reason: 'invalid' };
-    else {
-      this.sql.exec('update stock set sold = sold - ?1, available = available + ?1 where variant_id = ?2', quantity, variantId);
-      result = { ok: true };
-    }
-    this.sql.exec('insert into ops (op_id, result, at) values (?, ?, ?)', opId, JSON.stringify(result), Date.now());
+    else result = { ok: true };
+    this.ctx.storage.transactionSync(() => {
+      if (result.ok) this.sql.exec('update stock set sold = sold - ?1, available = available + ?1 where variant_id = ?2', quantity, variantId);
+      this.sql.exec('insert into ops (op_id, result, at) values (?, ?, ?)', opId, JSON.stringify(result), Date.now());
+    });
     return result;
   }
 
@@ -227,10 +232,12 @@ export class InventoryShard extends DurableObject<Env> {
 
   /** Sets `received` only for variants this shard has never seen (lazy first load from the origin). */
   initVariants(entries: { variantId: string; received: number }[]): StockLevel[] {
-    for (const e of entries) {
-      if (!Number.isInteger(e.received) || e.received < 0) continue;
-      this.sql.exec('insert into stock (variant_id, received, available) values (?1, ?2, ?2) on conflict (variant_id) do nothing', e.variantId, e.received);
-    }
+    this.ctx.storage.transactionSync(() => {
+      for (const e of entries) {
+        if (!Number.isInteger(e.received) || e.received < 0) continue;
+        this.sql.exec('insert into stock (variant_id, received, available) values (?1, ?2, ?2) on conflict (variant_id) do nothing', e.variantId, e.received);
+      }
+    });
     return this.levels(entries.map((e) => e.variantId));
   }
 
@@ -279,10 +286,14 @@ export class InventoryShard extends DurableObject<Env> {
   }
 
   private releaseHeld(holdId: string, now: number): void {
-    for (const line of this.holdLines(holdId)) {
-      this.sql.exec('update stock set held = held - ?1, available = available + ?1 where variant_id = ?2', line.quantity, line.variantId);
-    }
-    this.sql.exec(`update hold_state set state = 'released', updated_at = ? where hold_id = ?`, now, holdId);
+    // One transaction per hold: a failure part-way leaves this hold exactly as
+    // it was (still held), so the retried alarm releases it once.
+    this.ctx.storage.transactionSync(() => {
+      for (const line of this.holdLines(holdId)) {
+        this.sql.exec('update stock set held = held - ?1, available = available + ?1 where variant_id = ?2', line.quantity, line.variantId);
+      }
+      this.sql.exec(`update hold_state set state = 'released', updated_at = ? where hold_id = ?`, now, holdId);
+    });
   }
 
   private async scheduleAlarm(at: number): Promise<void> {
