@@ -57,6 +57,8 @@ export interface StockLevel {
 
 /** Default hold lifetime: ten minutes, time enough to pay. */
 export const DEFAULT_HOLD_TTL_MS = 10 * 60 * 1000;
+/** How long finished holds and operations are kept for idempotent replays. */
+const HOLD_RECORD_RETENTION_MS = 7 * 24 * 3_600_000;
 /** Lines one reservation may carry (a cart holds at most 100). */
 const MAX_LINES = 100;
 
@@ -180,6 +182,7 @@ export class InventoryShard extends DurableObject<Env> {
    * when the caller gave up and compensated) cannot hold stock afterwards.
    */
   release(holdId: string, checkoutId = ''): HoldResult {
+    if (!holdId || holdId.length > 200) return { ok: false, reason: 'invalid' };
     const hold = this.holdRow(holdId);
     const now = Date.now();
     if (!hold) {
@@ -207,10 +210,14 @@ export class InventoryShard extends DurableObject<Env> {
     if (!row) result = { ok: false, reason: 'unknown_variant', variantIds: [variantId] };
     else if (row.sold < quantity) result = { ok: false, reason: 'invalid' };
     else result = { ok: true };
-    this.ctx.storage.transactionSync(() => {
-      if (result.ok) this.sql.exec('update stock set sold = sold - ?1, available = available + ?1 where variant_id = ?2', quantity, variantId);
-      this.sql.exec('insert into ops (op_id, result, at) values (?, ?, ?)', opId, JSON.stringify(result), Date.now());
-    });
+    // Only a restock that happened is remembered: a refusal (unknown variant,
+    // more than sold) may succeed later under the same operation id.
+    if (result.ok) {
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec('update stock set sold = sold - ?1, available = available + ?1 where variant_id = ?2', quantity, variantId);
+        this.sql.exec('insert into ops (op_id, result, at) values (?, ?, ?)', opId, JSON.stringify(result), Date.now());
+      });
+    }
     return result;
   }
 
@@ -253,6 +260,13 @@ export class InventoryShard extends DurableObject<Env> {
       .exec<{ hold_id: string }>(`select hold_id from hold_state where state = 'held' and expires_at <= ?`, now)
       .toArray();
     for (const { hold_id } of due) this.releaseHeld(hold_id, now);
+    // Finished holds only matter for replays of recent calls; keep a week.
+    const horizon = now - HOLD_RECORD_RETENTION_MS;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`delete from hold_lines where hold_id in (select hold_id from hold_state where state <> 'held' and updated_at < ?)`, horizon);
+      this.sql.exec(`delete from hold_state where state <> 'held' and updated_at < ?`, horizon);
+      this.sql.exec('delete from ops where at < ?', horizon);
+    });
     const next = this.sql.exec<{ at: number | null }>(`select min(expires_at) as at from hold_state where state = 'held'`).one().at;
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }

@@ -40,8 +40,10 @@ export async function readVersion(kv: KVNamespace, scope: string): Promise<strin
   try {
     value = (await kv.get(kvKey(scope))) ?? undefined;
     if (value === undefined) {
-      value = newToken();
-      await kv.put(kvKey(scope), value);
+      // Concurrent first readers each write a token; reading back after the
+      // write lets them settle on the last one instead of each trusting its own.
+      await kv.put(kvKey(scope), newToken());
+      value = (await kv.get(kvKey(scope))) ?? undefined;
     }
   } catch {
     // KV unreachable: keep serving with the last token we knew.

@@ -1,0 +1,163 @@
+/**
+ * Results: one record per scenario, the machine they ran on, and the
+ * Markdown tables printed to stdout and written next to the JSON.
+ */
+import { cpus, release, totalmem } from 'node:os';
+
+export interface Machine {
+  dateUtc: string;
+  /** Cores busy with everything started but idle, before the first scenario (other work on the machine). */
+  backgroundCores: number | null;
+  cores: number;
+  cpuModel: string;
+  memoryGiB: number;
+  kernel: string;
+  node: string;
+  workerd: string;
+  miniflare: string;
+  wrangler: string;
+  wrk: string;
+  postgres: string;
+  postgresMaxConnections: number;
+  redis: string;
+}
+
+export function machineInfo(extra: Omit<Machine, 'dateUtc' | 'cores' | 'cpuModel' | 'memoryGiB' | 'kernel' | 'node'>): Machine {
+  const cpu = cpus();
+  return {
+    dateUtc: new Date().toISOString(),
+    cores: cpu.length,
+    cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+    ...extra,
+  };
+}
+
+export interface ScenarioResult {
+  name: string;
+  title: string;
+  target: string;
+  mode: string;
+  expect: string;
+  threads: number;
+  connections: number;
+  durationSeconds: number;
+  requests: number;
+  rps: number;
+  /** rps / ceiling rps of the same run (null when the ceiling did not run). */
+  ratio: number | null;
+  latencyMs: { mean: number; p50: number; p90: number; p95: number; p99: number; max: number };
+  errors: { total: number; non2xx3xx: number; connect: number; read: number; write: number; timeout: number };
+  status: Record<string, number>;
+  tiers: Record<string, number>;
+  /** "cache 99.2%, kv 0.8%" (share of responses per x-cache-tier; "-" when none carried one). */
+  tierMix: string;
+  pgQueriesPerRequest: number | null;
+  pgConnectionsPerRequest: number | null;
+  redisCommandsPerRequest: number | null;
+  /** Most Postgres connections open at once through the bridge during the run. */
+  pgPeakConnections: number | null;
+  /** Cores busy during the measured window: the whole machine and per process group. */
+  cpu: { machine: number; groups: Record<string, number> } | null;
+  /** How often a walk ran out of fresh lines and started over (0 = every request new). */
+  wraps: number;
+  workerLogs: Record<string, number>;
+  workerLogSamples: string[];
+  notes: string[];
+  wrkOutput: string;
+}
+
+const pct = (n: number, total: number) => (total ? `${((100 * n) / total).toFixed(n === total ? 0 : 1)}%` : '-');
+
+export function tierMix(tiers: Record<string, number>): string {
+  const total = Object.values(tiers).reduce((a, b) => a + b, 0);
+  const parts = Object.entries(tiers)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([t, n]) => (t === 'none' ? `none ${pct(n, total)}` : `${t} ${pct(n, total)}`));
+  if (parts.length === 1 && parts[0]?.startsWith('none')) return '-';
+  return parts.join(', ') || '-';
+}
+
+const fmt = (n: number | null, digits = 2) => (n === null || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
+const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+/** The main table: one row per scenario. */
+export function resultsTable(results: ScenarioResult[]): string {
+  const head = '| scenario | conns | req/s | ratio | p50 ms | p95 ms | p99 ms | errors | tier mix | PG q/req | PG conn/req | PG peak conns | Redis cmd/req |';
+  const sep = '|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|';
+  const rows = results.map((r) =>
+    [
+      `\`${r.name}\``,
+      String(r.connections),
+      r.rps.toFixed(0),
+      r.ratio === null ? 'n/a' : r.ratio.toFixed(2),
+      ms(r.latencyMs.p50),
+      ms(r.latencyMs.p95),
+      ms(r.latencyMs.p99),
+      String(r.errors.total),
+      r.tierMix,
+      fmt(r.pgQueriesPerRequest),
+      fmt(r.pgConnectionsPerRequest),
+      r.pgPeakConnections === null ? 'n/a' : String(r.pgPeakConnections),
+      fmt(r.redisCommandsPerRequest),
+    ].join(' | '),
+  );
+  return [head, sep, ...rows.map((r) => `| ${r} |`)].join('\n');
+}
+
+/** Where the cores went during each measured window. */
+export function cpuTable(results: ScenarioResult[]): string {
+  const groups = ['workerd', 'node', 'postgres', 'redis', 'wrk', 'other'];
+  const names = ['workerd (this run)', 'node (bench + bridges)', 'postgres (server)', 'redis', 'wrk', 'rest of machine'];
+  const head = `| scenario | machine | ${names.join(' | ')} | workerd CPU ms/req | postgres CPU ms/req |`;
+  const sep = `|---|--:|${groups.map(() => '--:').join('|')}|--:|--:|`;
+  const perRequest = (cores: number | undefined, rps: number) => (cores === undefined || rps <= 0 ? 'n/a' : ((cores * 1000) / rps).toFixed(2));
+  const rows = results
+    .filter((r) => r.cpu)
+    .map(
+      (r) =>
+        `| \`${r.name}\` | ${r.cpu!.machine.toFixed(2)} | ${groups.map((g) => (r.cpu!.groups[g] ?? 0).toFixed(2)).join(' | ')} | ` +
+        `${perRequest(r.cpu!.groups.workerd, r.rps)} | ${r.target === 'ceiling' ? 'n/a' : perRequest(r.cpu!.groups.postgres, r.rps)} |`,
+    );
+  return [head, sep, ...rows].join('\n');
+}
+
+export function machineLine(m: Machine): string {
+  return [
+    `${m.dateUtc.replace('T', ' ').slice(0, 19)} UTC`,
+    `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB`,
+    `Linux ${m.kernel}`,
+    `Node ${m.node}`,
+    `workerd ${m.workerd} (miniflare ${m.miniflare}, wrangler ${m.wrangler})`,
+    m.wrk,
+    `PostgreSQL ${m.postgres} (max_connections ${m.postgresMaxConnections})`,
+    `Redis ${m.redis}`,
+    `background load before the run ${m.backgroundCores === null ? 'n/a' : `${m.backgroundCores.toFixed(2)} cores`}`,
+  ].join('; ');
+}
+
+/** The whole Markdown report. */
+export function markdownReport(opts: { machine: Machine; command: string; settings: string; results: ScenarioResult[] }): string {
+  const lines = [
+    '# Catalog benchmarks',
+    '',
+    `Machine: ${machineLine(opts.machine)}.`,
+    '',
+    `Command: \`${opts.command}\`. ${opts.settings}`,
+    '',
+    resultsTable(opts.results),
+    '',
+    'Cores busy during each measured window (CPU seconds per second; the machine column is all processes):',
+    '',
+    cpuTable(opts.results),
+    '',
+    'Scenarios:',
+    '',
+    ...opts.results.map((r) => `- \`${r.name}\` (${r.target}, ${r.mode}, expects ${r.expect}): ${r.title}.${r.notes.length ? ` ${r.notes.join(' ')}` : ''}`),
+    '',
+  ];
+  return lines.join('\n');
+}

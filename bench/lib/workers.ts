@@ -1,0 +1,203 @@
+/**
+ * The Workers under test, in workerd through Miniflare's API: the store's
+ * Worker as `wrangler deploy --dry-run` bundles it, and the ceiling Worker
+ * (bench/ceiling-worker.js). Both get the same instance options (host,
+ * compatibility date, no request logging, no `cf` download), so their numbers
+ * compare like with like.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { convertV4MiniflareOptions, Log, LogLevel, Miniflare, type V4MiniflareOptions } from 'miniflare';
+
+const require = createRequire(import.meta.url);
+
+/** The repository root. */
+export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/** Where the dry-run bundle goes (gitignored). */
+export const BUILD_DIR = resolve(ROOT, 'bench/.build');
+export const CEILING_WORKER = resolve(ROOT, 'bench/ceiling-worker.js');
+
+/** `compatibility_date` of the top-level environment in wrangler.toml. */
+export function compatibilityDate(): string {
+  const toml = readFileSync(resolve(ROOT, 'wrangler.toml'), 'utf8');
+  const match = /^compatibility_date\s*=\s*"(\d{4}-\d{2}-\d{2})"/m.exec(toml);
+  if (!match?.[1]) throw new Error('wrangler.toml has no compatibility_date');
+  return match[1];
+}
+
+/** A package's version from its package.json, or "unknown". */
+export function packageVersion(name: string, from = ROOT): string {
+  try {
+    const path = createRequire(resolve(from, 'package.json')).resolve(`${name}/package.json`);
+    return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The workerd version Miniflare runs (its own dependency). */
+export function workerdVersion(): string {
+  const miniflareDir = dirname(require.resolve('miniflare/package.json'));
+  return packageVersion('workerd', miniflareDir);
+}
+
+/**
+ * Bundles the Worker exactly as a deploy would (top-level environment), with
+ * wrangler's telemetry off. Returns the entry module's path.
+ */
+export async function buildWorker(): Promise<string> {
+  const wranglerBin = resolve(dirname(require.resolve('wrangler/package.json')), 'bin/wrangler.js');
+  const args = [wranglerBin, 'deploy', '--dry-run', '--outdir', BUILD_DIR, '--env', ''];
+  let output = '';
+  const code = await new Promise<number>((resolvePromise) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+    });
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', (c) => resolvePromise(c ?? 1));
+    child.on('error', () => resolvePromise(127));
+  });
+  const entry = resolve(BUILD_DIR, 'index.js');
+  if (code !== 0 || !existsSync(entry)) throw new Error(`wrangler deploy --dry-run failed (exit ${code}):\n${output}`);
+  return entry;
+}
+
+/** Warnings and errors a Worker logged, counted per level, with the first few kept. */
+export class WorkerLogs {
+  counts: Record<string, number> = {};
+  samples: string[] = [];
+  handle = (log: { level: string; message: string }): void => {
+    this.counts[log.level] = (this.counts[log.level] ?? 0) + 1;
+    if ((log.level === 'warn' || log.level === 'error') && this.samples.length < 5) this.samples.push(`${log.level}: ${log.message.slice(0, 600)}`);
+  };
+  /** Counts and samples since the last call (per scenario). */
+  take(): { counts: Record<string, number>; samples: string[] } {
+    const taken = { counts: this.counts, samples: this.samples };
+    this.counts = {};
+    this.samples = [];
+    return taken;
+  }
+}
+
+/** A Worker running in workerd. */
+export interface RunningWorker {
+  name: string;
+  /** Base URL, e.g. http://127.0.0.1:40123 */
+  url: string;
+  logs: WorkerLogs;
+  dispose(): Promise<void>;
+}
+
+/** Called right after each Miniflare instance is constructed (bench/run.ts takes the signals back). */
+let afterCreate: () => void = () => {};
+export function onMiniflareCreated(callback: () => void): void {
+  afterCreate = callback;
+}
+
+async function start(name: string, options: V4MiniflareOptions, logs: WorkerLogs): Promise<RunningWorker> {
+  const mf = new Miniflare(convertV4MiniflareOptions(options));
+  afterCreate();
+  let url: URL;
+  try {
+    url = await withTimeout(mf.ready, 60_000, `${name}: workerd did not start`);
+  } catch (err) {
+    await mf.dispose().catch(() => {});
+    throw err;
+  }
+  return { name, url: url.origin, logs, dispose: () => mf.dispose() };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Options every instance shares: loopback, a free port, quiet, no network. */
+function sharedOptions(logs: WorkerLogs) {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    // Miniflare would print a line per request (a cost the deployed Worker does not have).
+    logRequests: false,
+    // The default downloads Cloudflare's `request.cf` sample; the store reads the region from `x-region` here.
+    cf: false,
+    log: new Log(LogLevel.WARN, { prefix: 'workerd' }),
+    handleStructuredLogs: logs.handle,
+  } as const;
+}
+
+/** The store's configuration for one instance (bindings as `npm run dev` passes them). */
+export interface PasarBindings {
+  DATABASE_URL: string;
+  NEON_WS_PROXY: string;
+  UPSTASH_REDIS_REST_URL: string;
+  UPSTASH_REDIS_REST_TOKEN: string;
+  SIGNING_SECRET: string;
+}
+
+/**
+ * Starts the store's bundled Worker. `cacheAPI: false` turns the Cache API
+ * into a no-op (match() always misses, put() stores nothing), so every read
+ * reaches the store tier (KV/Redis) or the origin.
+ */
+export async function startPasar(opts: { name: string; scriptPath: string; cacheAPI: boolean; bindings: PasarBindings }): Promise<RunningWorker> {
+  const logs = new WorkerLogs();
+  return start(
+    opts.name,
+    {
+      ...sharedOptions(logs),
+      name: 'pasar',
+      modules: true,
+      scriptPath: opts.scriptPath,
+      compatibilityDate: compatibilityDate(),
+      cacheAPI: opts.cacheAPI,
+      durableObjects: {
+        INVENTORY: { className: 'InventoryShard', useSQLite: true },
+        CHECKOUT: { className: 'Checkout', useSQLite: true },
+      },
+      kvNamespaces: ['CATALOG'],
+      r2Buckets: ['MEDIA'],
+      queueProducers: { ORDER_EVENTS: { queueName: 'pasar-order-events-bench' } },
+      bindings: {
+        ...opts.bindings,
+        ENVIRONMENT: 'development',
+        DEFAULT_REGION: 'sg',
+        // Load tests must not be throttled by the store's own limits.
+        RATE_LIMITS: 'off',
+        ADMIN_BOOTSTRAP_TOKEN: '',
+        DATABASE_REPLICA_URLS: '',
+      },
+    },
+    logs,
+  );
+}
+
+/** Starts bench/ceiling-worker.js with a SQLite-backed Durable Object `CEILING`, KV `KV` and the Cache API. */
+export async function startCeiling(): Promise<RunningWorker> {
+  const logs = new WorkerLogs();
+  return start(
+    'ceiling',
+    {
+      ...sharedOptions(logs),
+      name: 'ceiling',
+      modules: true,
+      scriptPath: CEILING_WORKER,
+      compatibilityDate: compatibilityDate(),
+      durableObjects: { CEILING: { className: 'Ceiling', useSQLite: true } },
+      kvNamespaces: ['KV'],
+      cacheAPI: true,
+    },
+    logs,
+  );
+}

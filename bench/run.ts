@@ -1,0 +1,360 @@
+/**
+ * `npm run bench`: catalog throughput and latency on this machine.
+ *
+ *   1. wrk (installed with apt-get when missing);
+ *   2. the Worker bundled by `wrangler deploy --dry-run` (bench/.build);
+ *   3. a fresh seeded Postgres database, the Neon WebSocket bridge (which
+ *      counts queries) and the Upstash REST bridge in front of Redis;
+ *   4. three workerd instances through Miniflare's API: the ceiling Worker,
+ *      the store with the Cache API on (`edge`) and off (`nocache`);
+ *   5. each scenario: a warm-up run, then a measured run, with Postgres
+ *      queries, Redis commands and CPU sampled around it;
+ *   6. a Markdown table on stdout, and bench/results/<date>-catalog.{json,md}.
+ *
+ * Everything started is stopped, and the database dropped, at the end, on
+ * an error, or on Ctrl-C.
+ *
+ * Settings (env): BENCH_DURATION (s, 10), BENCH_WARMUP (s, 3),
+ * BENCH_CONNECTIONS (32), BENCH_ORIGIN_CONNECTIONS (16, for the origin-miss
+ * scenarios), BENCH_THREADS (2), BENCH_TIMEOUT (s, 10),
+ * BENCH_DATABASE_URL, BENCH_POSTGRES_URL, REDIS_URL.
+ * Arguments: --only <scenario,...> (the ceiling always runs too), --list.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Cleanup } from './lib/cleanup';
+import { startOrigin, type Origin } from './lib/origin';
+import { machineInfo, markdownReport, tierMix, type ScenarioResult } from './lib/report';
+import { coresUsed, cpuSnapshot, RedisCommandCounter, type CpuSnapshot } from './lib/stats';
+import { BUILD_DIR, buildWorker, onMiniflareCreated, packageVersion, ROOT, startCeiling, startPasar, workerdVersion, type RunningWorker } from './lib/workers';
+import { ensureWrk, killRunningWrk, runWrk, wrkVersion, type WrkResult } from './lib/wrk';
+import { catalogScenarios, type RequestLine, type Scenario, type Target } from './scenarios/catalog';
+
+const log = (message: string) => console.error(`[bench] ${message}`);
+
+interface Settings {
+  durationSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  originConnections: number;
+  threads: number;
+  timeoutSeconds: number;
+  only: string[] | undefined;
+  list: boolean;
+}
+
+function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
+  const num = (name: string, fallback: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name} must be a number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+  let only: string[] | undefined;
+  let list = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--only') only = (argv[++i] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    else if (arg.startsWith('--only=')) only = arg.slice('--only='.length).split(',').map((s) => s.trim()).filter(Boolean);
+    else if (arg === '--list') list = true;
+    else throw new Error(`unknown argument ${arg} (use --only <scenario,...> or --list)`);
+  }
+  const threads = Math.round(num('BENCH_THREADS', 2, 1, 64));
+  return {
+    durationSeconds: Math.round(num('BENCH_DURATION', 10, 1, 3600)),
+    warmupSeconds: Math.round(num('BENCH_WARMUP', 3, 0, 600)),
+    connections: Math.max(threads, Math.round(num('BENCH_CONNECTIONS', 32, 1, 10_000))),
+    originConnections: Math.max(threads, Math.round(num('BENCH_ORIGIN_CONNECTIONS', 16, 1, 10_000))),
+    threads,
+    timeoutSeconds: Math.round(num('BENCH_TIMEOUT', 10, 1, 600)),
+    only,
+    list,
+  };
+}
+
+/** Writes a request list for pick.lua. */
+function writeList(name: string, lines: RequestLine[]): string {
+  const dir = resolve(BUILD_DIR, 'lists');
+  mkdirSync(dir, { recursive: true });
+  const file = resolve(dir, `${name}.txt`);
+  writeFileSync(file, lines.map((l) => `${l.path}\t${l.region}`).join('\n') + '\n');
+  return file;
+}
+
+/** Requests `lines` once each (8 at a time); returns the tiers that answered and the failures. */
+async function fetchAll(base: string, lines: RequestLine[]): Promise<{ tiers: Record<string, number>; failures: string[] }> {
+  const tiers: Record<string, number> = {};
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < lines.length) {
+      const line = lines[next++]!;
+      try {
+        const res = await fetch(base + line.path, { headers: line.region ? { 'x-region': line.region } : {}, signal: AbortSignal.timeout(15_000) });
+        await res.arrayBuffer();
+        const tier = res.headers.get('x-cache-tier') ?? 'none';
+        tiers[tier] = (tiers[tier] ?? 0) + 1;
+        if (!res.ok && failures.length < 5) failures.push(`${res.status} ${line.path} (${line.region})`);
+      } catch (err) {
+        if (failures.length < 5) failures.push(`${line.path}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return { tiers, failures };
+}
+
+/** Fails early, with the Worker's own words, if an instance cannot serve. */
+async function checkHealth(worker: RunningWorker, path: string): Promise<void> {
+  const res = await fetch(worker.url + path, { signal: AbortSignal.timeout(15_000) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${worker.name} ${path} answered ${res.status}: ${text.slice(0, 500)}`);
+}
+
+const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function runScenario(
+  scenario: Scenario,
+  worker: RunningWorker,
+  settings: Settings,
+  origin: Origin | undefined,
+  redis: RedisCommandCounter | undefined,
+  ceilingRps: number | undefined,
+): Promise<ScenarioResult> {
+  const notes: string[] = [];
+  const connections = scenario.origin ? Math.min(settings.connections, settings.originConnections) : settings.connections;
+  const wrkBase = { url: worker.url, threads: settings.threads, connections, timeoutSeconds: settings.timeoutSeconds };
+
+  if (scenario.prefill) {
+    const filled = await fetchAll(worker.url, scenario.prefill);
+    // KV puts run in waitUntil after each response; give the last ones time to land.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const check = await fetchAll(worker.url, scenario.prefill);
+    notes.push(`Prefill of ${scenario.prefill.length} URLs answered by ${tierMix(filled.tiers)}; a second pass by ${tierMix(check.tiers)}.`);
+    const failures = [...filled.failures, ...check.failures];
+    if (failures.length) notes.push(`Prefill failures: ${failures.join('; ')}.`);
+  }
+
+  if (settings.warmupSeconds > 0) {
+    const warmFile = writeList(`${scenario.name}.warmup`, scenario.warmup ?? scenario.measure);
+    await runWrk({ ...wrkBase, listFile: warmFile, mode: scenario.mode, durationSeconds: settings.warmupSeconds });
+  }
+  worker.logs.take();
+
+  const listFile = writeList(scenario.name, scenario.measure);
+  const pgBefore = origin?.pgBridge.stats();
+  const redisBefore = redis ? await redis.total() : null;
+  // CPU is sampled inside the run (wrk's own process only exists during it).
+  let cpuA: CpuSnapshot | null = null;
+  let cpuB: CpuSnapshot | null = null;
+  const windowEnd = Math.max(1, settings.durationSeconds - 0.5) * 1000;
+  const timers = [
+    setTimeout(() => (cpuA = cpuSnapshot()), Math.min(1000, windowEnd / 4)),
+    setTimeout(() => (cpuB = cpuSnapshot()), windowEnd),
+  ];
+  // Postgres connections open at once, as the bridge sees them (one per Neon Pool client).
+  let pgPeak = 0;
+  const sampler = origin ? setInterval(() => (pgPeak = Math.max(pgPeak, origin.pgBridge.openConnections())), 20) : undefined;
+  let result: WrkResult;
+  try {
+    result = await runWrk({ ...wrkBase, listFile, mode: scenario.mode, durationSeconds: settings.durationSeconds });
+  } finally {
+    timers.forEach(clearTimeout);
+    clearInterval(sampler);
+  }
+  const pgAfter = origin?.pgBridge.stats();
+  const redisAfter = redis ? await redis.total() : null;
+  const workerLogs = worker.logs.take();
+
+  const requests = result.requests;
+  const seconds = result.duration_us / 1e6;
+  const rps = seconds > 0 ? requests / seconds : 0;
+  const per = (a: number | undefined | null, b: number | undefined | null) =>
+    a === undefined || a === null || b === undefined || b === null || requests === 0 ? null : round((b - a) / requests);
+  const e = result.errors;
+  const socketErrors = e.connect + e.read + e.write + e.timeout;
+  if (result.wraps > 0) notes.push(`The walk ran out of fresh URLs ${result.wraps} time(s): some requests repeated.`);
+  const logged = workerLogs.counts;
+  if (logged.warn || logged.error) {
+    notes.push(`The Worker logged ${logged.warn ?? 0} warning(s) and ${logged.error ?? 0} error(s); first: ${workerLogs.samples[0]?.slice(0, 300) ?? '?'}`);
+  }
+  const isStore = scenario.target !== 'ceiling';
+  const tiers = result.tiers as unknown as Record<string, number>;
+
+  return {
+    name: scenario.name,
+    title: scenario.title,
+    target: scenario.target,
+    mode: scenario.mode,
+    expect: scenario.expect,
+    threads: settings.threads,
+    connections,
+    durationSeconds: round(seconds, 2),
+    requests,
+    rps: round(rps, 1),
+    ratio: ceilingRps ? round(rps / ceilingRps, 3) : null,
+    latencyMs: {
+      mean: round(result.latency_us.mean / 1000),
+      p50: round(result.latency_us.p50 / 1000),
+      p90: round(result.latency_us.p90 / 1000),
+      p95: round(result.latency_us.p95 / 1000),
+      p99: round(result.latency_us.p99 / 1000),
+      max: round(result.latency_us.max / 1000),
+    },
+    errors: { total: e.status + socketErrors, non2xx3xx: e.status, connect: e.connect, read: e.read, write: e.write, timeout: e.timeout },
+    status: result.status,
+    tiers,
+    tierMix: tierMix(tiers),
+    pgQueriesPerRequest: isStore ? per(pgBefore?.queries, pgAfter?.queries) : null,
+    pgConnectionsPerRequest: isStore ? per(pgBefore?.connections, pgAfter?.connections) : null,
+    redisCommandsPerRequest: isStore ? per(redisBefore, redisAfter) : null,
+    pgPeakConnections: isStore && origin ? pgPeak : null,
+    cpu: coresUsed(cpuA, cpuB),
+    wraps: result.wraps,
+    workerLogs: logged,
+    workerLogSamples: workerLogs.samples,
+    notes,
+    wrkOutput: result.raw,
+  };
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings(process.argv.slice(2), process.env);
+  let scenarios = catalogScenarios();
+  if (settings.list) {
+    for (const s of scenarios) console.log(`${s.name.padEnd(18)} ${s.title}`);
+    return;
+  }
+  if (settings.only) {
+    const known = new Set(scenarios.map((s) => s.name));
+    const unknown = settings.only.filter((n) => !known.has(n));
+    if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')}; known: ${[...known].join(', ')}`);
+    // The ceiling always runs: every ratio is against this run's ceiling.
+    const wanted = new Set(['ceiling', ...settings.only]);
+    scenarios = scenarios.filter((s) => wanted.has(s.name));
+  }
+  const targets = new Set<Target>(scenarios.map((s) => s.target));
+
+  const cleanup = new Cleanup();
+  cleanup.onSignals();
+  cleanup.add('wrk', async () => killRunningWrk());
+  const started = Date.now();
+  try {
+    await ensureWrk(log);
+    const wrk = await wrkVersion();
+    log(`load generator: ${wrk}`);
+
+    log('building the Worker (wrangler deploy --dry-run --outdir bench/.build)');
+    const scriptPath = await buildWorker();
+
+    let origin: Origin | undefined;
+    let redis: RedisCommandCounter | undefined;
+    if (targets.has('edge') || targets.has('nocache')) {
+      origin = await startOrigin(cleanup, log);
+      redis = new RedisCommandCounter(origin.redisUrl);
+      const r = redis;
+      cleanup.add('Redis stats client', () => r.close());
+    }
+
+    const workers = new Map<Target, RunningWorker>();
+    const startWorker = async (target: Target) => {
+      let w: RunningWorker;
+      if (target === 'ceiling') {
+        w = await startCeiling();
+      } else {
+        const o = origin!;
+        w = await startPasar({
+          name: target,
+          scriptPath,
+          cacheAPI: target === 'edge',
+          bindings: {
+            DATABASE_URL: o.databaseUrl,
+            NEON_WS_PROXY: o.pgBridge.wsProxy,
+            UPSTASH_REDIS_REST_URL: o.upstash.url,
+            UPSTASH_REDIS_REST_TOKEN: o.upstashToken,
+            SIGNING_SECRET: randomBytes(32).toString('hex'),
+          },
+        });
+      }
+      cleanup.add(`workerd (${target})`, () => w.dispose());
+      workers.set(target, w);
+      await checkHealth(w, target === 'ceiling' ? '/ceiling' : '/api/health');
+      log(`${target}: workerd on ${w.url}`);
+    };
+    // Miniflare exits the process on SIGINT at once; take the signals back so teardown runs.
+    onMiniflareCreated(() => cleanup.claimSignals());
+    for (const target of ['ceiling', 'edge', 'nocache'] as const) if (targets.has(target)) await startWorker(target);
+
+    // What the machine does without us: everything is up and idle now.
+    const idleA = cpuSnapshot();
+    await new Promise((r) => setTimeout(r, 2_000));
+    const background = coresUsed(idleA, cpuSnapshot());
+    if (background && background.machine > 0.25) {
+      log(`warning: the machine is already busy (${background.machine} cores in use before any load); numbers will be lower and noisier`);
+    }
+
+    const machine = machineInfo({
+      backgroundCores: background?.machine ?? null,
+      workerd: workerdVersion(),
+      miniflare: packageVersion('miniflare'),
+      wrangler: packageVersion('wrangler'),
+      wrk,
+      postgres: origin?.postgresVersion ?? 'not used',
+      postgresMaxConnections: origin?.maxConnections ?? 0,
+      redis: redis ? await redis.version() : 'not used',
+    });
+
+    const results: ScenarioResult[] = [];
+    let ceilingRps: number | undefined;
+    for (const scenario of scenarios) {
+      if (cleanup.stopping) break;
+      const worker = workers.get(scenario.target)!;
+      log(`${scenario.name}: ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s (${scenario.title})`);
+      const r = await runScenario(scenario, worker, settings, origin, redis, ceilingRps);
+      if (scenario.name === 'ceiling') {
+        ceilingRps = r.rps;
+        r.ratio = 1;
+      }
+      if (scenario.name === 'ceiling-end' && ceilingRps) {
+        const drift = r.rps / ceilingRps - 1;
+        r.notes.push(`${drift >= 0 ? '+' : ''}${(drift * 100).toFixed(0)}% against the first ceiling${Math.abs(drift) > 0.15 ? ': the machine changed during the run, compare ratios with care' : ''}.`);
+      }
+      results.push(r);
+      log(
+        `${scenario.name}: ${r.connections} conns, ${r.rps.toFixed(0)} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors.total}, tiers ${r.tierMix}` +
+          (r.pgQueriesPerRequest !== null ? `, PG q/req ${r.pgQueriesPerRequest}` : ''),
+      );
+      for (const n of r.notes) log(`  ${n}`);
+    }
+
+    if (cleanup.stopping) return;
+
+    const command = `npm run bench${settings.only ? ` -- --only ${settings.only.join(',')}` : ''}`;
+    const settingsLine =
+      `wrk -t${settings.threads} -c${settings.connections} (origin scenarios -c${Math.min(settings.connections, settings.originConnections)}) ` +
+      `-d${settings.durationSeconds}s --timeout ${settings.timeoutSeconds}s --latency ` +
+      `after a ${settings.warmupSeconds} s warm-up per scenario; ratio = req/s / ceiling req/s of this run; ` +
+      `errors = non-2xx/3xx responses + socket errors (connect, read, write, timeout).`;
+    const md = markdownReport({ machine, command, settings: settingsLine, results });
+
+    console.log('');
+    console.log(md);
+
+    const day = machine.dateUtc.slice(0, 10);
+    const base = `${day}-catalog${settings.only ? '-partial' : ''}`;
+    const dir = resolve(ROOT, 'bench/results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(resolve(dir, `${base}.json`), JSON.stringify({ machine, command, settings: { ...settings, list: undefined }, results }, null, 2) + '\n');
+    writeFileSync(resolve(dir, `${base}.md`), md);
+    log(`wrote bench/results/${base}.json and .md (${Math.round((Date.now() - started) / 1000)} s in all)`);
+  } finally {
+    await cleanup.run();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`[bench] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exitCode = 1;
+});
