@@ -13,7 +13,7 @@ import { orderLines, orders, stock, variants } from '../../db/schema';
 import { publishChange } from '../catalog/publish';
 import { ApiError, notFound } from '../lib/errors';
 import { createRouter, errorResponse } from '../lib/router';
-import { evenSplit, regionLevels, SHARDS_PER_REGION, shardsOf, shardStub, type RegionLevel } from '../inventory/shards';
+import { evenSplit, forgetStockConfig, regionLevels, SHARDS_PER_REGION, shardsOf, shardStub, type RegionLevel } from '../inventory/shards';
 import { clearSoldOut } from '../inventory/soldout';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
@@ -207,6 +207,7 @@ export const adminInventoryRoutes = createRouter()
           .returning({ received: stock.received });
         await distribute(c.env, region, variant.id, row!.received, shards);
       });
+      forgetStockConfig();
       return c.json(await inventoryView(c, sku, variant.id), 200);
     },
   )

@@ -59,16 +59,43 @@ export interface StockConfig {
   borrowFrom: RegionCode[];
 }
 
-/** Stock configuration rows from the primary (absent rows: nothing received). */
-export async function loadStockConfig(db: Database, region: RegionCode, variantIds: string[]): Promise<Map<string, StockConfig>> {
-  const rows = variantIds.length
-    ? await db
-        .select({ variantId: stock.variantId, received: stock.received, shards: stock.shards, borrowFrom: stock.borrowFrom })
-        .from(stock)
-        .where(and(eq(stock.regionCode, region), inArray(stock.variantId, variantIds)))
-    : [];
-  const byId = new Map(rows.map((r) => [r.variantId, { ...r, region, borrowFrom: r.borrowFrom as RegionCode[] }]));
-  return new Map(variantIds.map((id) => [id, byId.get(id) ?? { variantId: id, region, received: 0, shards: 1, borrowFrom: [] }]));
+/** How long an isolate reuses a variant's stock configuration (shard count, lenders). */
+export const STOCK_CONFIG_MEMO_MS = 5_000;
+const configMemo = new Map<string, { cfg: StockConfig; until: number }>();
+
+/** Drops this isolate's remembered configuration (after a change made here, or in tests standing in for the memo's lapse). */
+export function forgetStockConfig(): void {
+  configMemo.clear();
+}
+
+/**
+ * Stock configuration from the primary (absent rows: nothing received),
+ * remembered per isolate for {@link STOCK_CONFIG_MEMO_MS}: at the start of a
+ * flash sale every reservation of the hot variant needs it, and one origin
+ * query each would make Postgres the ceiling of the sale. A change of shard
+ * count reaches reservations within that time.
+ */
+export async function loadStockConfig(db: Database, region: RegionCode, variantIds: string[], fresh = false): Promise<Map<string, StockConfig>> {
+  const now = Date.now();
+  const out = new Map<string, StockConfig>();
+  const missing = variantIds.filter((id) => {
+    const hit = fresh ? undefined : configMemo.get(`${region}:${id}`);
+    if (hit && hit.until > now) out.set(id, hit.cfg);
+    return !out.has(id);
+  });
+  if (missing.length) {
+    const rows = await db
+      .select({ variantId: stock.variantId, received: stock.received, shards: stock.shards, borrowFrom: stock.borrowFrom })
+      .from(stock)
+      .where(and(eq(stock.regionCode, region), inArray(stock.variantId, missing)));
+    const byId = new Map(rows.map((r) => [r.variantId, { ...r, region, borrowFrom: r.borrowFrom as RegionCode[] }]));
+    for (const id of missing) {
+      const cfg = byId.get(id) ?? { variantId: id, region, received: 0, shards: 1, borrowFrom: [] };
+      configMemo.set(`${region}:${id}`, { cfg, until: now + STOCK_CONFIG_MEMO_MS });
+      out.set(id, cfg);
+    }
+  }
+  return out;
 }
 
 /**
@@ -132,7 +159,7 @@ export async function liveAvailability(env: Env, db: Database, region: RegionCod
   let levels = await read();
   const unknown = [...new Set(levels.filter((l) => !l.known).map((l) => l.variantId))];
   if (unknown.length) {
-    await initShards(env, [...(await loadStockConfig(db, region, unknown)).values()]);
+    await initShards(env, [...(await loadStockConfig(db, region, unknown, true)).values()]);
     levels = await read();
   }
   const out = new Map<string, number>();
@@ -191,7 +218,7 @@ export async function reserveAcross(
     const stub = shardStub(env, r, shard);
     let result = await stub.reserve(partId, checkoutId, group, ttlMs);
     if (!result.ok && result.reason === 'unknown_variant') {
-      const cfgs = r === region ? result.variantIds.map((id) => configs.get(id)!) : [...(await loadStockConfig(db, r, result.variantIds)).values()];
+      const cfgs = [...(await loadStockConfig(db, r, result.variantIds, true)).values()];
       await initShards(env, cfgs);
       result = await stub.reserve(partId, checkoutId, group, ttlMs);
     }
