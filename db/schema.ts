@@ -397,3 +397,20 @@ export const orderEvents = pgTable(
     check('order_events_type_format', sql`${t.type} ~ '^[a-z]+\\.[a-z_]+$'`),
   ],
 );
+
+/**
+ * Payment provider webhooks received. Unique per (provider, event id): a
+ * replayed delivery finds its row and changes nothing a second time.
+ */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: text('id').primaryKey(),
+    provider: text('provider').notNull(),
+    eventId: text('event_id').notNull(),
+    type: text('type').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [unique('webhook_events_provider_event_key').on(t.provider, t.eventId)],
+);

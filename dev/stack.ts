@@ -23,6 +23,7 @@ import { seedDatabase } from '../db/seed';
 import { startPgWsBridge, type PgWsBridge } from './pg-ws-bridge';
 import { startPglite, useServer, type LocalPostgres } from './postgres';
 import { isListening, spawnRedis, stopProcess, waitForPort, type SpawnedRedis } from './processes';
+import { startPaymentSim } from './payment-sim';
 import { startUpstashBridge, type UpstashBridge } from './upstash-bridge';
 
 /** Settings read from the environment, with their defaults. */
@@ -35,6 +36,7 @@ export interface StackConfig {
   pgBridgePort: number;
   upstashBridgePort: number;
   pglitePort: number;
+  paymentSimPort: number;
   adminBootstrapToken?: string;
   seed: boolean;
 }
@@ -57,6 +59,7 @@ export function readConfig(env: NodeJS.ProcessEnv): StackConfig {
     pgBridgePort: int('PG_BRIDGE_PORT', 0),
     upstashBridgePort: int('UPSTASH_BRIDGE_PORT', 0),
     pglitePort: int('PGLITE_PORT', 0),
+    paymentSimPort: int('PAYMENT_SIM_PORT', 0),
     adminBootstrapToken: env.ADMIN_BOOTSTRAP_TOKEN || undefined,
     seed: env.SEED !== 'off',
   };
@@ -156,6 +159,20 @@ async function main(): Promise<void> {
     const upstash: UpstashBridge = await startUpstashBridge({ redisUrl, token: upstashToken, port: config.upstashBridgePort });
     cleanups.push(upstash.close);
 
+    // The payment provider simulator, sending its webhooks to the store.
+    const paymentApiKey = `sk_local_${randomBytes(12).toString('hex')}`;
+    const paymentWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
+    const displayHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    const paymentSim = await startPaymentSim({
+      apiKey: paymentApiKey,
+      webhookSecret: paymentWebhookSecret,
+      webhookUrl: `http://${displayHost}:${config.port}/api/webhooks/payments/sim`,
+      port: config.paymentSimPort,
+      log: () => {},
+    });
+    cleanups.push(paymentSim.close);
+    log(`payment simulator: ${paymentSim.url} (card tokens tok_ok, tok_decline, tok_slow, tok_flaky)`);
+
     // 4. Schema and seed
     await runMigrations(postgres.url);
     log('migrations applied');
@@ -178,6 +195,9 @@ async function main(): Promise<void> {
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstashToken,
       SIGNING_SECRET: signingSecret,
+      PAYMENT_API_URL: paymentSim.url,
+      PAYMENT_API_KEY: paymentApiKey,
+      PAYMENT_WEBHOOK_SECRET: paymentWebhookSecret,
       DATABASE_REPLICA_URLS: process.env.DATABASE_REPLICA_URLS ?? '',
       ADMIN_BOOTSTRAP_TOKEN: config.adminBootstrapToken ?? '',
     };

@@ -1,15 +1,36 @@
 /**
- * `Checkout`: one object per checkout id, running that checkout's saga and
- * persisting every transition so a restart resumes where it stopped.
+ * `Checkout`: one object per checkout id, running that checkout's saga:
  *
- * This is the foundation's shape of the object: its storage schema and the
- * status read. The saga steps (price, reserve, pay, write order, commit) are
- * built on it by the checkout issue.
+ *   price (cart from Redis, prices from the origin primary)
+ *   -> reserve (every line in the inventory shards, all or none)
+ *   -> authorize (payment provider, idempotency key = checkout id)
+ *   -> write order (one Postgres transaction, unique on checkout id)
+ *   -> capture -> commit holds (held -> sold), clear the cart, emit order.created
+ *
+ * Every transition is written to SQLite before the next step starts, and
+ * every outbound call is preceded by the write that records it is about to
+ * happen (a Durable Object's input/output gates do not cover `fetch`). The
+ * saga runs from the alarm: a transient failure (Postgres down, provider 5xx,
+ * a restart) reschedules the alarm with backoff and the step runs again with
+ * the same ids, so the checkout is delayed, never lost or done twice.
+ * Failures release the holds (and void an authorisation) and end in `failed`
+ * with a reason.
  */
+import { Redis } from '@upstash/redis/cloudflare';
 import { DurableObject } from 'cloudflare:workers';
+import { and, eq } from 'drizzle-orm';
+import { createDatabase } from '../db/client';
+import { REGIONS, type RegionCode } from '../db/regions';
+import { orderEvents, orderLines, orders, payments } from '../db/schema';
+import { clearCart, priceCart, readCart } from '../workers/carts/store';
+import { commitParts, releaseParts, reserveAcross, type HoldPart } from '../workers/inventory/shards';
+import { markSoldOut } from '../workers/inventory/soldout';
+import { hashToken } from '../workers/middleware/admin-auth';
+import { newId, randomToken } from '../workers/lib/ids';
+import { paymentProvider } from '../workers/payments/provider';
 import { migrateSql } from './sql-migrations';
 
-/** Where a checkout is in its saga. */
+/** Where a checkout is in its saga, as shoppers see it. */
 export type CheckoutStatus = 'pending' | 'reserved' | 'paid' | 'confirmed' | 'failed';
 
 /** What `status()` reports. */
@@ -18,16 +39,89 @@ export interface CheckoutState {
   status: CheckoutStatus;
   reason?: string;
   orderId?: string;
+  orderToken?: string;
+}
+
+/** The checkout request as accepted by `POST /api/checkout`. */
+export interface CheckoutRequest {
+  cartId: string;
+  email: string;
+  shippingAddress: { name: string; line1: string; line2?: string; city: string; postalCode: string; country: string };
+  payment: { method: 'card'; token: string };
+}
+
+/** Answer of {@link Checkout.start}. */
+export type StartResult = { ok: true; state: CheckoutState; created: boolean } | { ok: false; reason: 'idempotency_conflict' };
+
+type Step = 'price' | 'reserve' | 'authorize' | 'write_order' | 'capture' | 'commit' | 'done';
+
+/** A priced line, frozen at the price step: what the order will say. */
+interface FrozenLine {
+  variantId: string;
+  sku: string;
+  title: string;
+  quantity: number;
+  unitAmount: number;
+}
+
+type Row = {
+  id: string;
+  status: CheckoutStatus;
+  step: Step;
+  reason: string | null;
+  request_json: string;
+  request_hash: string;
+  region: string | null;
+  lines_json: string | null;
+  total_amount: number | null;
+  currency: string | null;
+  parts_json: string | null;
+  authorization_id: string | null;
+  order_id: string | null;
+  order_number: string | null;
+  order_token: string | null;
+  attempts: number;
+};
+
+/** Hold lifetime: long enough for a slow provider and a few retries. */
+const HOLD_TTL_MS = 15 * 60 * 1000;
+/** Attempts of one step before a retryable failure becomes final (about 20 minutes of backoff). */
+const MAX_ATTEMPTS = 12;
+/** Postgres outages delay orders rather than fail them: this step retries far longer. */
+const MAX_ORDER_WRITE_ATTEMPTS = 60;
+
+/** Backoff before attempt `n` (1-based): 0.5 s doubling, capped at 60 s, with jitter. */
+export function backoffMs(n: number): number {
+  const base = Math.min(60_000, 500 * 2 ** Math.max(0, n - 1));
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/** A step failed in a way that retrying may fix. */
+class Retry extends Error {}
+/** A step failed for good: the checkout ends `failed` with this reason. */
+class Fail extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
 }
 
 const MIGRATIONS = [
   `create table checkout (
      id text primary key,
      status text not null check (status in ('pending', 'reserved', 'paid', 'confirmed', 'failed')),
+     step text not null,
      reason text,
-     order_id text,
      request_hash text not null,
      request_json text not null,
+     region text,
+     lines_json text,
+     total_amount integer,
+     currency text,
+     parts_json text,
+     authorization_id text,
+     order_id text,
+     order_number text,
+     order_token text,
      attempts integer not null default 0,
      created_at integer not null,
      updated_at integer not null
@@ -35,30 +129,377 @@ const MIGRATIONS = [
    create table transitions (
      seq integer primary key autoincrement,
      status text not null,
+     step text not null,
      detail text,
      at integer not null
    );`,
 ] as const;
 
 export class Checkout extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.sql = ctx.storage.sql;
     void ctx.blockConcurrencyWhile(async () => migrateSql(ctx.storage.sql, MIGRATIONS));
   }
 
-  /** The checkout's state, or null when this object has never been started. */
+  /**
+   * Starts the checkout, or returns it if this object already holds one with
+   * the same request (same idempotency key, same body), concurrently too: the
+   * object runs one call at a time. A different body is a conflict.
+   */
+  async start(checkoutId: string, requestHash: string, request: CheckoutRequest): Promise<StartResult> {
+    const existing = this.row();
+    if (existing) {
+      if (existing.request_hash !== requestHash) return { ok: false, reason: 'idempotency_conflict' };
+      return { ok: true, state: this.stateOf(existing), created: false };
+    }
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `insert into checkout (id, status, step, request_hash, request_json, created_at, updated_at) values (?, 'pending', 'price', ?, ?, ?, ?)`,
+        checkoutId, requestHash, JSON.stringify(request), now, now,
+      );
+      this.sql.exec(`insert into transitions (status, step, at) values ('pending', 'price', ?)`, now);
+    });
+    await this.ctx.storage.setAlarm(now);
+    return { ok: true, state: this.stateOf(this.row()!), created: true };
+  }
+
+  /** The checkout's state, or null when this object holds none. */
   status(): CheckoutState | null {
-    const row = this.ctx.storage.sql
-      .exec<{ id: string; status: CheckoutStatus; reason: string | null; order_id: string | null }>(
-        'select id, status, reason, order_id from checkout limit 1',
-      )
-      .toArray()[0];
-    if (!row) return null;
+    const row = this.row();
+    return row ? this.stateOf(row) : null;
+  }
+
+  /** The steps taken so far, for support and tests. */
+  history(): { status: string; step: string; detail: string | null; at: number }[] {
+    return this.sql.exec<{ status: string; step: string; detail: string | null; at: number }>('select status, step, detail, at from transitions order by seq').toArray();
+  }
+
+  /** Runs steps until the saga ends or a step must wait; safe to run again at any point. */
+  override async alarm(): Promise<void> {
+    for (;;) {
+      const row = this.row();
+      if (!row || row.step === 'done') return;
+      try {
+        await this.runStep(row);
+      } catch (err) {
+        if (err instanceof Fail) {
+          await this.fail(err.reason);
+          return;
+        }
+        const attempts = row.attempts + 1;
+        const limit = row.step === 'write_order' || row.step === 'commit' || row.step === 'capture' ? MAX_ORDER_WRITE_ATTEMPTS : MAX_ATTEMPTS;
+        this.sql.exec('update checkout set attempts = ?, updated_at = ? where id = ?', attempts, Date.now(), row.id);
+        this.log(row.status, row.step, `attempt ${attempts} failed: ${String(err instanceof Error ? err.message : err).slice(0, 300)}`);
+        if (attempts >= limit && (row.step === 'price' || row.step === 'reserve' || row.step === 'authorize')) {
+          await this.fail(row.step === 'authorize' ? 'payment_failed' : 'unavailable');
+          return;
+        }
+        await this.ctx.storage.setAlarm(Date.now() + backoffMs(attempts));
+        return;
+      }
+    }
+  }
+
+  private async runStep(row: Row): Promise<void> {
+    const request = JSON.parse(row.request_json) as CheckoutRequest;
+    switch (row.step) {
+      case 'price':
+        return this.price(row, request);
+      case 'reserve':
+        return this.reserve(row);
+      case 'authorize':
+        return this.authorize(row, request);
+      case 'write_order':
+        return this.writeOrder(row, request);
+      case 'capture':
+        return this.capture(row);
+      case 'commit':
+        return this.commit(row, request);
+    }
+  }
+
+  /** Freezes the cart's lines at origin prices. */
+  private async price(row: Row, request: CheckoutRequest): Promise<void> {
+    const redis = this.redis();
+    const cart = await readCart(redis, request.cartId).catch((err) => {
+      throw new Retry(`cart read failed: ${err}`);
+    });
+    if (!cart) throw new Fail('cart_not_found');
+    if (cart.lines.length === 0) throw new Fail('empty_cart');
+    const region = REGIONS[cart.region];
+    const db = createDatabase(this.env);
+    try {
+      const priced = await priceCart(db.primary, region, cart.lines).catch((err) => {
+        throw new Retry(`pricing failed: ${err}`);
+      });
+      const unavailable = priced.items.filter((i) => i.status !== 'ok');
+      if (unavailable.length) throw new Fail('unavailable_items');
+      const lines: FrozenLine[] = priced.items.map((i) => ({ variantId: i.variantId, sku: i.sku, title: i.title, quantity: i.quantity, unitAmount: i.unitPrice.amount }));
+      this.advance(row.id, 'pending', 'reserve', {
+        region: region.code,
+        lines_json: JSON.stringify(lines),
+        total_amount: priced.subtotal.amount,
+        currency: priced.subtotal.currency,
+      });
+    } finally {
+      await db.close();
+    }
+  }
+
+  /** Holds every line in the inventory objects, or fails out of stock. */
+  private async reserve(row: Row): Promise<void> {
+    const region = row.region as RegionCode;
+    const lines = JSON.parse(row.lines_json!) as FrozenLine[];
+    const db = createDatabase(this.env);
+    const redis = this.redis();
+    try {
+      const result = await reserveAcross(
+        this.env,
+        db.primary,
+        region,
+        row.id,
+        row.id,
+        lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity })),
+        HOLD_TTL_MS,
+        (ids) => markSoldOut(redis, region, ids).catch(() => {}),
+      ).catch((err) => {
+        throw new Retry(`reserve failed: ${err}`);
+      });
+      if (!result.ok) throw new Fail('out_of_stock');
+      this.advance(row.id, 'reserved', 'authorize', { parts_json: JSON.stringify(result.parts) });
+    } finally {
+      await db.close();
+    }
+  }
+
+  /** Authorises the payment; the step is recorded before the provider is called. */
+  private async authorize(row: Row, request: CheckoutRequest): Promise<void> {
+    this.log(row.status, 'authorize', 'calling provider');
+    const provider = paymentProvider(this.env);
+    const outcome = await provider.authorize(
+      { amount: row.total_amount!, currency: row.currency!, token: request.payment.token, reference: row.id },
+      `${row.id}:authorize`,
+    );
+    if (outcome.kind === 'retry') throw new Retry(outcome.detail);
+    if (outcome.kind === 'failed') throw new Fail('payment_failed');
+    if (outcome.kind === 'declined') throw new Fail('payment_declined');
+    // The order's ids and the buyer's access token are fixed before the order
+    // write, so every retry of that write inserts the very same order.
+    this.advance(row.id, 'reserved', 'write_order', {
+      authorization_id: outcome.authorizationId,
+      order_id: newId('ord'),
+      order_number: `${(row.region ?? 'xx').toUpperCase()}-${randomDigits(8)}`,
+      order_token: randomToken(24),
+    });
+  }
+
+  /** Writes the order, its lines, the payment and the order.created event in one transaction. */
+  private async writeOrder(row: Row, request: CheckoutRequest): Promise<void> {
+    const lines = JSON.parse(row.lines_json!) as FrozenLine[];
+    const db = createDatabase(this.env);
+    try {
+      const tokenHash = await hashToken(row.order_token!);
+      await db.primary
+        .transaction(async (tx) => {
+          const inserted = await tx
+            .insert(orders)
+            .values({
+              id: row.order_id!,
+              number: row.order_number!,
+              checkoutId: row.id,
+              email: request.email.trim().toLowerCase(),
+              regionCode: row.region!,
+              currency: row.currency!,
+              status: 'confirmed',
+              subtotalAmount: row.total_amount!,
+              totalAmount: row.total_amount!,
+              taxAmount: taxIncluded(row.total_amount!, REGIONS[row.region as RegionCode].taxRateBps),
+              shippingAddress: request.shippingAddress,
+              accessTokenHash: tokenHash,
+            })
+            .onConflictDoNothing({ target: orders.checkoutId })
+            .returning({ id: orders.id });
+          // Already written by an earlier attempt whose answer was lost: done.
+          if (inserted.length === 0) return;
+          await tx.insert(orderLines).values(
+            lines.map((l) => ({
+              id: newId('ol'),
+              orderId: row.order_id!,
+              variantId: l.variantId,
+              sku: l.sku,
+              title: l.title,
+              quantity: l.quantity,
+              unitAmount: l.unitAmount,
+              lineAmount: l.unitAmount * l.quantity,
+            })),
+          );
+          await tx
+            .insert(payments)
+            .values({
+              id: newId('pay'),
+              orderId: row.order_id!,
+              checkoutId: row.id,
+              provider: 'sim',
+              providerRef: row.authorization_id,
+              status: 'authorized',
+              amount: row.total_amount!,
+              currency: row.currency!,
+            })
+            .onConflictDoNothing();
+          await tx.insert(orderEvents).values({
+            id: newId('oev'),
+            orderId: row.order_id!,
+            type: 'order.created',
+            payload: { checkoutId: row.id, total: { amount: row.total_amount, currency: row.currency } },
+          });
+        })
+        .catch((err) => {
+          throw new Retry(`order write failed: ${err}`);
+        });
+      this.advance(row.id, 'reserved', 'capture', {});
+    } finally {
+      await db.close();
+    }
+  }
+
+  /** Captures the authorised payment and records it. */
+  private async capture(row: Row): Promise<void> {
+    const outcome = await paymentProvider(this.env).capture(row.authorization_id!, `${row.id}:capture`);
+    if (outcome.kind === 'retry') throw new Retry(outcome.detail);
+    if (outcome.kind === 'failed') throw new Retry(`capture refused: ${outcome.detail}`);
+    const db = createDatabase(this.env);
+    try {
+      await db.primary
+        .update(payments)
+        .set({ status: 'captured', updatedAt: new Date() })
+        .where(and(eq(payments.checkoutId, row.id), eq(payments.status, 'authorized')))
+        .catch((err) => {
+          throw new Retry(`payment update failed: ${err}`);
+        });
+    } finally {
+      await db.close();
+    }
+    this.advance(row.id, 'paid', 'commit', {});
+  }
+
+  /** Holds become sold; the cart empties; order.created goes to the queue. */
+  private async commit(row: Row, request: CheckoutRequest): Promise<void> {
+    const parts = JSON.parse(row.parts_json!) as HoldPart[];
+    const refused = await commitParts(this.env, parts).catch((err) => {
+      throw new Retry(`commit failed: ${err}`);
+    });
+    if (refused.length) {
+      // The holds expired during a long outage and their units went back on
+      // sale. The order cannot be filled as promised: cancel it and refund.
+      await this.cancelPaidOrder(row, 'expired');
+      return;
+    }
+    // Only what was bought leaves the cart: a line added in another tab while
+    // paying stays for next time.
+    const bought = (JSON.parse(row.lines_json!) as FrozenLine[]).map((l) => ({ variantId: l.variantId, quantity: l.quantity }));
+    await clearCart(this.redis(), request.cartId, bought).catch(() => {
+      // A cart that could not be emptied is a nuisance, not a lost order.
+    });
+    await this.env.ORDER_EVENTS.send({ type: 'order.created', orderId: row.order_id, at: new Date().toISOString(), data: { checkoutId: row.id } }).catch(() => {
+      // The event is also in order_events (the outbox); a consumer can catch up from there.
+    });
+    this.advance(row.id, 'confirmed', 'done', {});
+  }
+
+  /** Ends a checkout whose order was written and paid but cannot be filled. */
+  private async cancelPaidOrder(row: Row, reason: string): Promise<void> {
+    const refund = await paymentProvider(this.env).refund(row.authorization_id!, `${row.id}:refund`);
+    if (refund.kind === 'retry') throw new Retry(refund.detail);
+    const db = createDatabase(this.env);
+    try {
+      await db.primary.transaction(async (tx) => {
+        await tx.update(orders).set({ status: 'cancelled', updatedAt: new Date() }).where(eq(orders.id, row.order_id!));
+        await tx.update(payments).set({ status: 'refunded', updatedAt: new Date() }).where(eq(payments.checkoutId, row.id));
+        await tx.insert(orderEvents).values({ id: newId('oev'), orderId: row.order_id!, type: 'order.cancelled', payload: { reason } });
+      });
+    } catch (err) {
+      throw new Retry(`order cancel failed: ${err}`);
+    } finally {
+      await db.close();
+    }
+    const parts = JSON.parse(row.parts_json!) as HoldPart[];
+    await releaseParts(this.env, parts).catch(() => {});
+    this.finish(row.id, reason);
+  }
+
+  /** Compensates whatever was done and ends in `failed`. */
+  private async fail(reason: string): Promise<void> {
+    const row = this.row()!;
+    if (row.authorization_id && row.step !== 'capture' && row.step !== 'commit') {
+      // Before capture, an authorisation is voided, never refunded.
+      const voided = await paymentProvider(this.env).void(row.authorization_id, `${row.id}:void`);
+      if (voided.kind === 'retry') {
+        await this.ctx.storage.setAlarm(Date.now() + backoffMs(row.attempts + 1));
+        return;
+      }
+    }
+    if (row.parts_json) {
+      await releaseParts(this.env, JSON.parse(row.parts_json) as HoldPart[]).catch(async () => {
+        // Holds expire by themselves; releasing early is a courtesy to other shoppers.
+      });
+    }
+    this.finish(row.id, reason);
+  }
+
+  private finish(id: string, reason: string): void {
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`update checkout set status = 'failed', step = 'done', reason = ?, updated_at = ? where id = ?`, reason, now, id);
+      this.sql.exec(`insert into transitions (status, step, detail, at) values ('failed', 'done', ?, ?)`, reason, now);
+    });
+  }
+
+  /** Moves to `step` with `status`, saving the given columns, in one transaction. */
+  private advance(id: string, status: CheckoutStatus, step: Step, fields: Partial<Record<keyof Row, string | number | null>>): void {
+    const now = Date.now();
+    const cols = Object.keys(fields);
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `update checkout set status = ?, step = ?, attempts = 0, updated_at = ?${cols.map((c) => `, ${c} = ?`).join('')} where id = ?`,
+        status, step, now, ...cols.map((c) => fields[c as keyof Row] ?? null), id,
+      );
+      this.sql.exec('insert into transitions (status, step, at) values (?, ?, ?)', status, step, now);
+    });
+  }
+
+  private log(status: string, step: string, detail: string): void {
+    this.sql.exec('insert into transitions (status, step, detail, at) values (?, ?, ?, ?)', status, step, detail, Date.now());
+  }
+
+  private row(): Row | undefined {
+    return this.sql.exec<Row>('select * from checkout limit 1').toArray()[0];
+  }
+
+  private stateOf(row: Row): CheckoutState {
     return {
       checkoutId: row.id,
       status: row.status,
       ...(row.reason ? { reason: row.reason } : {}),
-      ...(row.order_id ? { orderId: row.order_id } : {}),
+      ...(row.status === 'confirmed' && row.order_id ? { orderId: row.order_id, orderToken: row.order_token! } : {}),
     };
   }
+
+  private redis(): Redis {
+    return new Redis({ url: this.env.UPSTASH_REDIS_REST_URL, token: this.env.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false, retry: { retries: 1, backoff: () => 100 } });
+  }
 }
+
+/** Tax contained in a tax-inclusive total: total × rate / (1 + rate), rounded to the minor unit. */
+export function taxIncluded(total: number, rateBps: number): number {
+  return Math.round((total * rateBps) / (10_000 + rateBps));
+}
+
+function randomDigits(n: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  return [...bytes].map((b) => String(b % 10)).join('');
+}
+

@@ -22,6 +22,7 @@ import { seedDatabase, seedFixtures } from '../db/seed';
 import { startPgWsBridge } from '../dev/pg-ws-bridge';
 import { createDatabaseOn, dropDatabaseOn } from '../dev/postgres';
 import { spawnRedis } from '../dev/processes';
+import { startPaymentSim } from '../dev/payment-sim';
 import { startUpstashBridge } from '../dev/upstash-bridge';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -43,7 +44,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const deadUpstash = await startUpstashBridge({ redisUrl: doomed.url, token: upstashToken });
   await doomed.stop();
 
+  // The payment provider simulator. Its webhooks cannot reach workerd tests
+  // (no listening port); tests post signed events themselves.
+  const paymentApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+  const paymentWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
+  const paymentSim = await startPaymentSim({ apiKey: paymentApiKey, webhookSecret: paymentWebhookSecret, slowMs: 1_500 });
+
   project.provide('databaseUrl', databaseUrl);
+  project.provide('paymentApiUrl', paymentSim.url);
+  project.provide('paymentApiKey', paymentApiKey);
+  project.provide('paymentWebhookSecret', paymentWebhookSecret);
   project.provide('wsProxy', wsBridge.wsProxy);
   project.provide('upstashUrl', upstash.url);
   project.provide('upstashToken', upstashToken);
@@ -53,7 +63,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('adminToken', `test-owner-${randomBytes(16).toString('hex')}`);
 
   return async () => {
-    await Promise.allSettled([wsBridge.close(), upstash.close(), deadUpstash.close()]);
+    await Promise.allSettled([wsBridge.close(), upstash.close(), deadUpstash.close(), paymentSim.close()]);
     await dropDatabaseOn(adminUrl, dbName);
   };
 }

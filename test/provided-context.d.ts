@@ -14,5 +14,9 @@ declare module 'vitest' {
     adminToken: string;
     /** Named products of the seed catalog, for tests in workerd, which cannot import db/seed.ts. */
     seedFixtures: SeedFixtures;
+    /** The payment provider simulator (dev/payment-sim.ts): base URL, API key, webhook signing secret. */
+    paymentApiUrl: string;
+    paymentApiKey: string;
+    paymentWebhookSecret: string;
   }
 }

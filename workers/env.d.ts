@@ -9,4 +9,6 @@ interface __BaseEnv_Env {
   NEON_WS_PROXY?: string;
   /** Accepted as an `owner` admin token when set (first deploy, local use). */
   ADMIN_BOOTSTRAP_TOKEN?: string;
+  /** Signing secret of Stripe webhooks, when Stripe sends events to this store. */
+  STRIPE_WEBHOOK_SECRET?: string;
 }

@@ -7,7 +7,11 @@ const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** `bytes` random bytes as lower-case Crockford base32 (no padding). */
 export function randomToken(bytes = 16): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+  return base32(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+/** Lower-case Crockford base32 of `buf`, no padding. */
+export function base32(buf: Uint8Array): string {
   let out = '';
   let acc = 0;
   let bits = 0;

@@ -1,0 +1,238 @@
+/**
+ * Storefront cart API (shared/API.md, Carts): create, read, add, change
+ * quantity, remove. Carts live in Redis (./store.ts), every change is one
+ * atomic script there; prices are recomputed from the origin for the cart's
+ * region on every answer (./pricing.ts). Whoever holds a cart id may use the
+ * cart, so an id that is not a cart id is simply 404.
+ */
+import { createRoute } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import { REGIONS } from '../../db/regions';
+import { ApiError, notFound, unavailable } from '../lib/errors';
+import { createRouter, errorResponse } from '../lib/router';
+import type { AppEnv } from '../types';
+import { loadVariantFacts, priceLines, problemOf, type PricedCart } from './pricing';
+import { AddItemBody, CartIdParam, CartItemParams, CartSchema, CreateCartBody, UpdateItemBody } from './schemas';
+import {
+  CartStoreUnavailableError,
+  MAX_LINE_QUANTITY,
+  MAX_LINES,
+  addLine,
+  createCart,
+  isCartId,
+  isLineId,
+  readCart,
+  setLineQuantity,
+  type CartChange,
+  type StoredCart,
+} from './store';
+
+/** Seconds a client should wait before retrying when Redis or Postgres is down. */
+const RETRY_AFTER_SECONDS = 5;
+
+/** The innermost message of an error chain (drizzle wraps driver errors as `cause`). */
+function innermost(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause !== undefined) e = e.cause;
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/**
+ * Awaits a dependency call, turning its failure into 503 `unavailable`.
+ * An {@link ApiError} passes through; anything else is logged (it may be a
+ * bug rather than an outage) and answered as 503.
+ */
+async function dependency<T>(c: Context<AppEnv>, what: 'Redis' | 'Postgres', work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    // An outage is worth a line in the logs; anything but a store error may also be a bug.
+    const level = err instanceof CartStoreUnavailableError ? 'warn' : 'error';
+    console[level](JSON.stringify({ level, requestId: c.get('requestId'), path: c.req.path, dependency: what, error: innermost(err) }));
+    const message = what === 'Redis' ? 'Carts are temporarily unavailable. Try again shortly.' : 'Prices are temporarily unavailable. Try again shortly.';
+    throw unavailable(message, RETRY_AFTER_SECONDS);
+  }
+}
+
+const cartNotFound = () => notFound('No such cart. It may have expired after 30 days without use.');
+
+/** The JSON answer: the cart with its priced lines. Never cached anywhere. */
+function cartBody(c: Context<AppEnv>, cart: StoredCart, priced: PricedCart) {
+  c.header('Cache-Control', 'no-store');
+  return { id: cart.id, region: cart.region, createdAt: cart.createdAt, items: priced.items, subtotal: priced.subtotal };
+}
+
+/** Prices a cart from the origin (a read handle: replica-eligible) for the cart's own region. */
+async function price(c: Context<AppEnv>, cart: StoredCart, known?: Awaited<ReturnType<typeof loadVariantFacts>>): Promise<PricedCart> {
+  const region = REGIONS[cart.region];
+  const facts = new Map(known ?? []);
+  const missing = cart.lines.map((l) => l.variantId).filter((v) => !facts.has(v));
+  if (missing.length) {
+    for (const [id, f] of await dependency(c, 'Postgres', loadVariantFacts(c.var.services.db.read, region, missing))) facts.set(id, f);
+  }
+  return priceLines(region, cart.lines, facts);
+}
+
+/** Maps a refused change to its error. */
+function refused(change: Exclude<CartChange, { ok: true }>, variantId: string, requested?: number): never {
+  switch (change.reason) {
+    case 'not_found':
+      throw cartNotFound();
+    case 'no_item':
+      throw notFound(`The cart has no item "${variantId.slice(0, 64)}".`);
+    case 'quantity_limit':
+      throw new ApiError(
+        422,
+        'quantity_limit',
+        `A line may hold at most ${MAX_LINE_QUANTITY}; the cart already has ${change.currentQuantity} of this item.`,
+        { variantId, quantity: change.currentQuantity, requested, max: MAX_LINE_QUANTITY },
+      );
+    case 'cart_full':
+      throw new ApiError(422, 'cart_full', `A cart holds at most ${MAX_LINES} different items.`, { maxLines: MAX_LINES });
+  }
+}
+
+/** An empty body (even with a JSON content type) counts as `{}` for the optional create body. */
+const emptyBodyIsEmptyObject: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.header('content-type') && (await c.req.text()).trim() === '') {
+    // Hono caches the body as a promise per type; JSON parsing reads the cached text.
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve('{}');
+  }
+  await next();
+};
+
+const common = {
+  400: errorResponse('Invalid body (`invalid_request`), malformed JSON (`invalid_json`) or unknown region'),
+  404: errorResponse('No such cart (never created, expired, or not a cart id)'),
+  503: errorResponse('Redis or Postgres is down (`unavailable`, with `Retry-After`)'),
+} as const;
+const cartResponse = (description: string) => ({ description, content: { 'application/json': { schema: CartSchema } } });
+
+export const cartRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/carts',
+      tags: ['Storefront'],
+      summary: "Creates an empty cart in the request's region",
+      middleware: [emptyBodyIsEmptyObject] as const,
+      request: { body: { required: false, content: { 'application/json': { schema: CreateCartBody } } } },
+      responses: {
+        201: cartResponse('The new, empty cart'),
+        400: common[400],
+        503: common[503],
+      },
+    }),
+    async (c) => {
+      c.req.valid('json');
+      const region = c.var.region;
+      const cart = await dependency(c, 'Redis', createCart(c.var.services.redis, region.code));
+      return c.json(cartBody(c, cart, priceLines(region, [], new Map())), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/carts/{id}',
+      tags: ['Storefront'],
+      summary: "A cart, priced from the origin for the cart's region",
+      request: { params: CartIdParam },
+      responses: {
+        200: cartResponse('The cart'),
+        404: common[404],
+        503: common[503],
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      if (!isCartId(id)) throw cartNotFound();
+      const cart = await dependency(c, 'Redis', readCart(c.var.services.redis, id));
+      if (!cart) throw cartNotFound();
+      return c.json(cartBody(c, cart, await price(c, cart)), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/carts/{id}/items',
+      tags: ['Storefront'],
+      summary: 'Adds a variant (to its existing line, if any)',
+      description: `Quantity 1-${MAX_LINE_QUANTITY}. The variant must be active and priced in the cart's region. A line that would pass ${MAX_LINE_QUANTITY} is 422 \`quantity_limit\`; a ${MAX_LINES + 1}st line is 422 \`cart_full\`; either way nothing changes.`,
+      request: { params: CartIdParam, body: { required: true, content: { 'application/json': { schema: AddItemBody } } } },
+      responses: {
+        200: cartResponse('The cart after the add'),
+        ...common,
+        422: errorResponse('`unknown_variant` (unknown, archived, or not sold in the cart region), `quantity_limit` or `cart_full`'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { variantId, quantity } = c.req.valid('json');
+      if (!isCartId(id)) throw cartNotFound();
+      const { redis, db } = c.var.services;
+      const before = await dependency(c, 'Redis', readCart(redis, id));
+      if (!before) throw cartNotFound();
+      const region = REGIONS[before.region];
+      // One origin query checks the new variant and prices the lines already there.
+      const facts = isLineId(variantId)
+        ? await dependency(c, 'Postgres', loadVariantFacts(db.read, region, [...before.lines.map((l) => l.variantId), variantId]))
+        : new Map();
+      const problem = problemOf(facts.get(variantId));
+      if (problem) {
+        throw new ApiError(422, 'unknown_variant', `No variant "${variantId.slice(0, 64)}" is for sale in ${region.name}.`, {
+          variantId: variantId.slice(0, 64),
+          reason: problem,
+          region: region.code,
+        });
+      }
+      const result = await dependency(c, 'Redis', addLine(redis, id, variantId, quantity, facts.get(variantId)!.amount!));
+      if (!result.ok) refused(result, variantId, quantity);
+      return c.json(cartBody(c, result.cart, await price(c, result.cart, facts)), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/carts/{id}/items/{itemId}',
+      tags: ['Storefront'],
+      summary: 'Sets the quantity of a line (0 removes it)',
+      request: { params: CartItemParams, body: { required: true, content: { 'application/json': { schema: UpdateItemBody } } } },
+      responses: {
+        200: cartResponse('The cart after the change'),
+        ...common,
+        404: errorResponse('No such cart, or no such item in it'),
+      },
+    }),
+    async (c) => {
+      const { id, itemId } = c.req.valid('param');
+      const { quantity } = c.req.valid('json');
+      if (!isCartId(id)) throw cartNotFound();
+      if (!isLineId(itemId)) refused({ ok: false, reason: 'no_item' }, itemId);
+      const result = await dependency(c, 'Redis', setLineQuantity(c.var.services.redis, id, itemId, quantity));
+      if (!result.ok) refused(result, itemId);
+      return c.json(cartBody(c, result.cart, await price(c, result.cart)), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/carts/{id}/items/{itemId}',
+      tags: ['Storefront'],
+      summary: 'Removes a line',
+      request: { params: CartItemParams },
+      responses: {
+        200: cartResponse('The cart after the removal'),
+        404: errorResponse('No such cart, or no such item in it'),
+        503: common[503],
+      },
+    }),
+    async (c) => {
+      const { id, itemId } = c.req.valid('param');
+      if (!isCartId(id)) throw cartNotFound();
+      if (!isLineId(itemId)) refused({ ok: false, reason: 'no_item' }, itemId);
+      const result = await dependency(c, 'Redis', setLineQuantity(c.var.services.redis, id, itemId, 0));
+      if (!result.ok) refused(result, itemId);
+      return c.json(cartBody(c, result.cart, await price(c, result.cart)), 200);
+    },
+  );

@@ -1,0 +1,256 @@
+import { env, exports } from 'cloudflare:workers';
+import { sql } from 'drizzle-orm';
+import { describe, expect, inject, it } from 'vitest';
+import { createDatabase } from '../../db/client';
+import { randomToken } from '../lib/ids';
+import { regionLevels } from '../inventory/shards';
+import { signPayload } from '../payments/signature';
+
+const fx = inject('seedFixtures');
+const simUrl = inject('paymentApiUrl');
+const simKey = inject('paymentApiKey');
+const webhookSecret = inject('paymentWebhookSecret');
+const owner = env.ADMIN_BOOTSTRAP_TOKEN!;
+
+const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://pasar.test${path}`, init));
+const json = (method: string, body: unknown, headers: Record<string, string> = {}) => ({
+  method,
+  headers: { 'content-type': 'application/json', 'x-region': 'sg', ...headers },
+  body: JSON.stringify(body),
+});
+const admin = (path: string, method: string, body?: unknown) =>
+  call(path, { method, headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+
+/** A fresh product with one variant priced in sg, with `stock` units received there. */
+async function stockedVariant(stock: number, amount = 2500): Promise<{ sku: string; variantId: string }> {
+  const sku = `CHK-${randomToken(6).toUpperCase()}`;
+  const res = await admin('/admin/api/products', 'POST', {
+    title: `Checkout test sambal ${sku}`,
+    category: fx.busiestCategorySlug,
+    variants: [{ sku, title: '200 g jar', prices: { sg: { amount } } }],
+  });
+  const variantId = (await res.json<any>()).variants[0].id as string;
+  expect((await admin(`/admin/api/inventory/${sku}`, 'PUT', { region: 'sg', quantity: stock })).status).toBe(200);
+  return { sku, variantId };
+}
+
+async function cartWith(variantId: string, quantity: number): Promise<string> {
+  const cart = await (await call('/api/carts', json('POST', {}))).json<{ id: string }>();
+  const add = await call(`/api/carts/${cart.id}/items`, json('POST', { variantId, quantity }));
+  expect(add.status).toBe(200);
+  return cart.id;
+}
+
+function checkoutBody(cartId: string, token = 'tok_ok') {
+  return {
+    cartId,
+    email: 'Siti@Example.com',
+    shippingAddress: { name: 'Siti Rahman', line1: '1 Orchard Road', city: 'Singapore', postalCode: '238823', country: 'SG' },
+    payment: { method: 'card', token },
+  };
+}
+
+const startCheckout = (body: unknown, key: string) => call('/api/checkout', json('POST', body, { 'idempotency-key': key }));
+
+/** Follows a checkout until it ends. */
+async function settle(checkoutId: string, ms = 25_000): Promise<any> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const state = await (await call(`/api/checkout/${checkoutId}`)).json<any>();
+    if (state.status === 'confirmed' || state.status === 'failed') return state;
+    if (Date.now() > deadline) throw new Error(`checkout still ${state.status} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function simAuthorizations(reference: string): Promise<any[]> {
+  const res = await fetch(`${simUrl}/v1/authorizations?reference=${encodeURIComponent(reference)}`, { headers: { authorization: `Bearer ${simKey}` } });
+  const body = await res.json<any>();
+  return Array.isArray(body) ? body : body.data ?? body.items ?? [];
+}
+
+async function ordersFor(checkoutId: string): Promise<{ id: string; status: string }[]> {
+  const db = createDatabase(env);
+  const { rows } = await db.primary.execute<{ id: string; status: string }>(sql`select id, status from orders where checkout_id = ${checkoutId}`);
+  await db.close();
+  return rows;
+}
+
+describe('checkout: the happy path', () => {
+  it('accepts at once, then confirms: order written once, payment captured, stock sold, cart emptied', async () => {
+    const { variantId } = await stockedVariant(10, 2500);
+    const cartId = await cartWith(variantId, 2);
+    const res = await startCheckout(checkoutBody(cartId), `key-${randomToken()}`);
+    expect(res.status).toBe(202);
+    const accepted = await res.json<any>();
+    expect(accepted.checkoutId).toMatch(/^chk_/);
+    expect(accepted.status).toBe('pending');
+
+    const done = await settle(accepted.checkoutId);
+    expect(done).toMatchObject({ status: 'confirmed', orderId: expect.stringMatching(/^ord_/), orderToken: expect.any(String) });
+
+    const order = await (await call(`/api/orders/${done.orderId}?token=${done.orderToken}`)).json<any>();
+    expect(order).toMatchObject({ status: 'confirmed', region: 'sg', email: 'siti@example.com', subtotal: { amount: 5000, currency: 'SGD' }, total: { amount: 5000, currency: 'SGD' } });
+    expect(order.lines).toEqual([expect.objectContaining({ variantId, quantity: 2, unitPrice: { amount: 2500, currency: 'SGD' }, lineTotal: { amount: 5000, currency: 'SGD' } })]);
+    expect(order.tax.amount).toBe(Math.round((5000 * 900) / 10_900));
+
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 10, sold: 2, held: 0, available: 8 });
+    const cart = await (await call(`/api/carts/${cartId}`)).json<any>();
+    expect(cart.items).toEqual([]);
+    expect(await ordersFor(accepted.checkoutId)).toHaveLength(1);
+    const auths = await simAuthorizations(accepted.checkoutId);
+    expect(auths).toHaveLength(1);
+    expect(auths[0].status).toBe('captured');
+    expect(auths[0].amount).toBe(5000);
+  });
+
+  it('lets only the token holder read the order', async () => {
+    const { variantId } = await stockedVariant(5);
+    const done = await settle((await (await startCheckout(checkoutBody(await cartWith(variantId, 1)), `key-${randomToken()}`)).json<any>()).checkoutId);
+    expect((await call(`/api/orders/${done.orderId}`)).status).toBe(404);
+    expect((await call(`/api/orders/${done.orderId}?token=${randomToken(24)}`)).status).toBe(404);
+    expect((await call(`/api/orders/${done.orderId}`, { headers: { 'x-order-token': done.orderToken } })).status).toBe(200);
+    expect((await call(`/api/orders/ord_${randomToken()}?token=${done.orderToken}`)).status).toBe(404);
+  });
+});
+
+describe('checkout: idempotency', () => {
+  it('returns the same checkout for the same key and body, also concurrently, and writes one order', async () => {
+    const { variantId } = await stockedVariant(10);
+    const body = checkoutBody(await cartWith(variantId, 1));
+    const key = `key-${randomToken()}`;
+    const answers = await Promise.all(Array.from({ length: 10 }, () => startCheckout(body, key)));
+    const ids = new Set<string>();
+    for (const a of answers) {
+      expect([200, 202]).toContain(a.status);
+      ids.add((await a.json<any>()).checkoutId);
+    }
+    expect(ids.size).toBe(1);
+    const [checkoutId] = [...ids];
+    expect((await settle(checkoutId!)).status).toBe('confirmed');
+    const again = await startCheckout({ ...body, email: 'siti@example.com' }, key);
+    expect(again.status).toBe(200);
+    expect((await again.json<any>()).status).toBe('confirmed');
+    expect(await ordersFor(checkoutId!)).toHaveLength(1);
+    expect(await simAuthorizations(checkoutId!)).toHaveLength(1);
+  });
+
+  it('409s the same key with another body', async () => {
+    const { variantId } = await stockedVariant(10);
+    const key = `key-${randomToken()}`;
+    const cartId = await cartWith(variantId, 1);
+    expect((await startCheckout(checkoutBody(cartId), key)).status).toBe(202);
+    const other = await startCheckout(checkoutBody(cartId, 'tok_decline'), key);
+    expect(other.status).toBe(409);
+    expect((await other.json<any>()).error.code).toBe('idempotency_conflict');
+  });
+
+  it('400s a missing key, unknown fields and bad addresses, changing nothing', async () => {
+    const { variantId } = await stockedVariant(3);
+    const body = checkoutBody(await cartWith(variantId, 1));
+    const noKey = await call('/api/checkout', json('POST', body));
+    expect(noKey.status).toBe(400);
+    expect((await noKey.json<any>()).error.details).toContainEqual(expect.objectContaining({ field: 'idempotency-key' }));
+    for (const bad of [{ ...body, price: 1 }, { ...body, email: 'not-an-email' }, { ...body, shippingAddress: { ...body.shippingAddress, country: 'Singapore' } }, { ...body, payment: { method: 'cash', token: 'x' } }]) {
+      const res = await startCheckout(bad, `key-${randomToken()}`);
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect((await res.json<any>()).error.code).toBe('invalid_request');
+    }
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ held: 0, sold: 0 });
+  });
+});
+
+describe('checkout: failures end in failed, release stock and charge nothing', () => {
+  it('a declined card fails with payment_declined; the holds are released and the cart kept', async () => {
+    const { variantId } = await stockedVariant(4);
+    const cartId = await cartWith(variantId, 2);
+    const { checkoutId } = await (await startCheckout(checkoutBody(cartId, 'tok_decline'), `key-${randomToken()}`)).json<any>();
+    expect(await settle(checkoutId)).toMatchObject({ status: 'failed', reason: 'payment_declined' });
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ available: 4, held: 0, sold: 0 });
+    expect((await (await call(`/api/carts/${cartId}`)).json<any>()).items).toHaveLength(1);
+    expect(await ordersFor(checkoutId)).toHaveLength(0);
+  });
+
+  it('out of stock fails before any payment is attempted', async () => {
+    const { variantId } = await stockedVariant(1);
+    const { checkoutId } = await (await startCheckout(checkoutBody(await cartWith(variantId, 2)), `key-${randomToken()}`)).json<any>();
+    expect(await settle(checkoutId)).toMatchObject({ status: 'failed', reason: 'out_of_stock' });
+    expect(await simAuthorizations(checkoutId)).toHaveLength(0);
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ available: 1, held: 0 });
+  });
+
+  it('a provider that fails once with a 5xx is retried and charges exactly once', async () => {
+    const { variantId } = await stockedVariant(3);
+    const { checkoutId } = await (await startCheckout(checkoutBody(await cartWith(variantId, 1), 'tok_flaky'), `key-${randomToken()}`)).json<any>();
+    expect((await settle(checkoutId)).status).toBe('confirmed');
+    const auths = await simAuthorizations(checkoutId);
+    expect(auths.filter((a) => a.status === 'captured')).toHaveLength(1);
+    expect(await ordersFor(checkoutId)).toHaveLength(1);
+  });
+
+  it('a slow provider delays the checkout but completes it', async () => {
+    const { variantId } = await stockedVariant(3);
+    const { checkoutId } = await (await startCheckout(checkoutBody(await cartWith(variantId, 1), 'tok_slow'), `key-${randomToken()}`)).json<any>();
+    expect((await settle(checkoutId)).status).toBe('confirmed');
+  });
+
+  it('an empty or unknown cart fails with a reason', async () => {
+    const empty = await (await call('/api/carts', json('POST', {}))).json<{ id: string }>();
+    const a = await (await startCheckout(checkoutBody(empty.id), `key-${randomToken()}`)).json<any>();
+    expect(await settle(a.checkoutId)).toMatchObject({ status: 'failed', reason: 'empty_cart' });
+    const b = await (await startCheckout(checkoutBody(`cart_${randomToken(20)}`), `key-${randomToken()}`)).json<any>();
+    expect(await settle(b.checkoutId)).toMatchObject({ status: 'failed', reason: 'cart_not_found' });
+  });
+});
+
+describe('checkout: a flash sale sells exactly the stock', () => {
+  it('30 shoppers, 10 units: 10 confirmed orders, 20 out of stock, nothing oversold', async () => {
+    const { variantId } = await stockedVariant(10, 990);
+    const carts = await Promise.all(Array.from({ length: 30 }, () => cartWith(variantId, 1)));
+    const started = await Promise.all(carts.map(async (cartId) => (await (await startCheckout(checkoutBody(cartId), `key-${randomToken()}`)).json<any>()).checkoutId as string));
+    const outcomes = await Promise.all(started.map((id) => settle(id, 60_000)));
+    expect(outcomes.filter((o) => o.status === 'confirmed')).toHaveLength(10);
+    expect(outcomes.filter((o) => o.status === 'failed' && o.reason === 'out_of_stock')).toHaveLength(20);
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 10, sold: 10, held: 0, available: 0 });
+    const db = createDatabase(env);
+    const { rows } = await db.primary.execute<{ units: number }>(sql`select coalesce(sum(quantity), 0)::int as units from order_lines where variant_id = ${variantId}`);
+    await db.close();
+    expect(rows[0]!.units).toBe(10);
+  }, 90_000);
+});
+
+describe('payment webhooks', () => {
+  const post = async (provider: string, body: string, signature?: string) =>
+    call(`/api/webhooks/payments/${provider}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(signature ? { 'x-pasar-signature': signature } : {}) }, body });
+
+  it('records a signed event once; a replay changes nothing twice', async () => {
+    const body = JSON.stringify({ id: `evt_${randomToken()}`, type: 'payment.captured', created: Math.floor(Date.now() / 1000), data: { authorizationId: `auth_${randomToken()}` } });
+    const sig = await signPayload(webhookSecret, Math.floor(Date.now() / 1000), body);
+    const first = await post('sim', body, sig);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ received: true, duplicate: false });
+    const replay = await post('sim', body, sig);
+    expect(await replay.json()).toEqual({ received: true, duplicate: true });
+  });
+
+  it('400s a missing, wrong or stale signature and records nothing', async () => {
+    const eventId = `evt_${randomToken()}`;
+    const body = JSON.stringify({ id: eventId, type: 'payment.captured', data: {} });
+    const now = Math.floor(Date.now() / 1000);
+    for (const sig of [undefined, await signPayload('wrong-secret', now, body), await signPayload(webhookSecret, now - 301, body), 'garbage']) {
+      const res = await post('sim', body, sig);
+      expect(res.status).toBe(400);
+      expect((await res.json<any>()).error.code).toBe('invalid_signature');
+    }
+    const tampered = await post('sim', body.replace('captured', 'refunded'), await signPayload(webhookSecret, now, body));
+    expect(tampered.status).toBe(400);
+    const db = createDatabase(env);
+    const { rows } = await db.primary.execute<{ n: number }>(sql`select count(*)::int as n from webhook_events where event_id = ${eventId}`);
+    await db.close();
+    expect(rows[0]!.n).toBe(0);
+  });
+
+  it('404s an unknown provider', async () => {
+    expect((await post('paypal', '{}')).status).toBe(404);
+  });
+});

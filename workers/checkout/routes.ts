@@ -1,0 +1,135 @@
+/**
+ * Checkout API: `POST /api/checkout` hands the request to the `Checkout`
+ * Durable Object of its id and answers 202 at once; the saga runs in the
+ * object (durable-objects/checkout.ts) and `GET /api/checkout/:id` follows it.
+ *
+ * The checkout id is derived from the Idempotency-Key (an HMAC under
+ * SIGNING_SECRET), so every retry of a request, concurrent or not, reaches
+ * the same object, which compares the request body and answers with the same
+ * checkout or a 409.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import type { CheckoutRequest } from '../../durable-objects/checkout';
+import { ApiError, invalidRequest, notFound } from '../lib/errors';
+import { base32 } from '../lib/ids';
+import { createRouter, errorResponse } from '../lib/router';
+
+const encoder = new TextEncoder();
+
+const CheckoutBody = z
+  .object({
+    cartId: z.string().min(1).max(100),
+    email: z.email().max(254),
+    shippingAddress: z
+      .object({
+        name: z.string().trim().min(1).max(200),
+        line1: z.string().trim().min(1).max(300),
+        line2: z.string().trim().max(300).optional(),
+        city: z.string().trim().min(1).max(100),
+        postalCode: z.string().trim().min(1).max(20),
+        country: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2, e.g. SG'),
+      })
+      .strict(),
+    payment: z
+      .object({
+        method: z.literal('card'),
+        token: z.string().min(1).max(200).openapi({ description: 'Card token from the payment provider (simulator: tok_ok, tok_decline, tok_slow, tok_flaky)', example: 'tok_ok' }),
+      })
+      .strict(),
+  })
+  .strict()
+  .openapi('CheckoutRequest');
+
+const CheckoutStateSchema = z
+  .object({
+    checkoutId: z.string(),
+    status: z.enum(['pending', 'reserved', 'paid', 'confirmed', 'failed']),
+    orderId: z.string().optional(),
+    orderToken: z.string().optional().openapi({ description: 'Lets the buyer read the order (`?token=` or `x-order-token`)' }),
+    reason: z.string().optional().openapi({ description: 'Why it failed: out_of_stock, payment_declined, payment_failed, expired, empty_cart, cart_not_found, unavailable_items' }),
+  })
+  .openapi('CheckoutState');
+
+/** JSON with object keys sorted, so equal bodies hash equal whatever their key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The checkout id an idempotency key maps to: unguessable without the secret, the same every time. */
+export async function checkoutIdFor(secret: string, idempotencyKey: string): Promise<string> {
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`checkout:${idempotencyKey}`)));
+  return `chk_${base32(mac.subarray(0, 16))}`;
+}
+
+const CHECKOUT_ID = /^chk_[0-9a-hjkmnp-tv-z]{26}$/;
+
+export const checkoutRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/checkout',
+      tags: ['Storefront'],
+      summary: 'Starts a checkout of a cart; the outcome shows in its status',
+      request: {
+        headers: z.object({ 'idempotency-key': z.string().optional().openapi({ description: 'Required, 1-255 characters' }) }),
+        body: { required: true, content: { 'application/json': { schema: CheckoutBody } } },
+      },
+      responses: {
+        202: { description: 'Accepted; follow `GET /api/checkout/{checkoutId}`', content: { 'application/json': { schema: CheckoutStateSchema } } },
+        200: { description: 'The same request again: the same checkout', content: { 'application/json': { schema: CheckoutStateSchema } } },
+        400: errorResponse('Invalid body or Idempotency-Key'),
+        409: errorResponse('Idempotency-Key reused with a different body (`idempotency_conflict`)'),
+      },
+    }),
+    async (c) => {
+      const key = c.req.header('idempotency-key');
+      if (!key || key.length > 255) {
+        throw invalidRequest('The Idempotency-Key header is required (1-255 characters).', [
+          { in: 'header', field: 'idempotency-key', message: key ? 'Longer than 255 characters.' : 'Required.' },
+        ]);
+      }
+      const body = c.req.valid('json');
+      const request: CheckoutRequest = { ...body, email: body.email.trim().toLowerCase() };
+      const checkoutId = await checkoutIdFor(c.env.SIGNING_SECRET, key);
+      const stub = c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId), { locationHint: c.var.region.locationHint });
+      const result = await stub.start(checkoutId, await sha256Hex(canonical(request)), request);
+      if (!result.ok) {
+        throw new ApiError(409, 'idempotency_conflict', 'This Idempotency-Key was used with a different request body.');
+      }
+      return c.json(result.state, result.created ? 202 : 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/checkout/{checkoutId}',
+      tags: ['Storefront'],
+      summary: 'Where a checkout is: pending, reserved, paid, confirmed or failed',
+      request: { params: z.object({ checkoutId: z.string().max(64) }) },
+      responses: {
+        200: { description: 'The checkout', content: { 'application/json': { schema: CheckoutStateSchema } } },
+        404: errorResponse('Unknown checkout'),
+      },
+    }),
+    async (c) => {
+      const { checkoutId } = c.req.valid('param');
+      if (!CHECKOUT_ID.test(checkoutId)) throw notFound('No such checkout.');
+      const state = await c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId)).status();
+      if (!state) throw notFound('No such checkout.');
+      c.header('cache-control', 'no-store');
+      return c.json(state, 200);
+    },
+  );

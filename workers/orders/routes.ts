@@ -1,0 +1,80 @@
+/**
+ * `GET /api/orders/:orderId`: an order, for whoever presents its access token
+ * (handed out by the confirmed checkout) as `?token=` or `x-order-token`.
+ * Everyone else gets the same 404 as for an order that does not exist, so the
+ * answer says nothing about which order ids are real. Read from the primary:
+ * an order just placed is visible to its buyer at once.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { asc, eq } from 'drizzle-orm';
+import { orderLines, orders } from '../../db/schema';
+import { notFound } from '../lib/errors';
+import { MoneySchema } from '../lib/money';
+import { createRouter, errorResponse } from '../lib/router';
+import { hashToken } from '../middleware/admin-auth';
+
+const OrderSchema = z
+  .object({
+    id: z.string(),
+    number: z.string(),
+    status: z.enum(['confirmed', 'cancelled', 'fulfilled']),
+    region: z.string(),
+    email: z.string(),
+    lines: z.array(
+      z.object({ variantId: z.string(), sku: z.string(), title: z.string(), quantity: z.number().int(), unitPrice: MoneySchema, lineTotal: MoneySchema }),
+    ),
+    subtotal: MoneySchema,
+    tax: MoneySchema.openapi({ description: 'Tax included in the total' }),
+    total: MoneySchema,
+    shippingAddress: z.record(z.string(), z.string()),
+    createdAt: z.string(),
+  })
+  .openapi('Order');
+
+export const orderRoutes = createRouter().openapi(
+  createRoute({
+    method: 'get',
+    path: '/orders/{orderId}',
+    tags: ['Storefront'],
+    summary: "An order, for its buyer (access token from the confirmed checkout)",
+    request: {
+      params: z.object({ orderId: z.string().max(64) }),
+      query: z.object({ token: z.string().max(200).optional(), region: z.string().optional() }),
+    },
+    responses: {
+      200: { description: 'The order', content: { 'application/json': { schema: OrderSchema } } },
+      404: errorResponse('No such order, or not yours'),
+    },
+  }),
+  async (c) => {
+    const { orderId } = c.req.valid('param');
+    const token = c.req.valid('query').token ?? c.req.header('x-order-token');
+    const hidden = () => notFound('No such order.');
+    if (!token || !/^ord_[0-9a-z]{26}$/.test(orderId)) throw hidden();
+    const db = c.var.services.db.primary;
+    const [order] = await db.select().from(orders).where(eq(orders.id, orderId));
+    if (!order) throw hidden();
+    const presented = new TextEncoder().encode(await hashToken(token));
+    const expected = new TextEncoder().encode(order.accessTokenHash);
+    if (presented.length !== expected.length || !crypto.subtle.timingSafeEqual(presented, expected)) throw hidden();
+    const lines = await db.select().from(orderLines).where(eq(orderLines.orderId, orderId)).orderBy(asc(orderLines.sku));
+    const money = (amount: number) => ({ amount, currency: order.currency });
+    c.header('cache-control', 'private, no-store');
+    return c.json(
+      {
+        id: order.id,
+        number: order.number,
+        status: order.status,
+        region: order.regionCode,
+        email: order.email,
+        lines: lines.map((l) => ({ variantId: l.variantId, sku: l.sku, title: l.title, quantity: l.quantity, unitPrice: money(l.unitAmount), lineTotal: money(l.lineAmount) })),
+        subtotal: money(order.subtotalAmount),
+        tax: money(order.taxAmount),
+        total: money(order.totalAmount),
+        shippingAddress: order.shippingAddress as unknown as Record<string, string>,
+        createdAt: order.createdAt.toISOString(),
+      },
+      200,
+    );
+  },
+);

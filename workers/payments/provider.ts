@@ -1,0 +1,87 @@
+/**
+ * The payment provider as the checkout saga sees it: authorise, capture,
+ * void, refund, each with the checkout id as the provider's idempotency key,
+ * so a retried call after a timeout or a restart can never charge twice.
+ *
+ * `sim` is the local simulator (dev/payment-sim.ts), which speaks a small
+ * authorise/capture API modelled on real card processors. Deployed stores
+ * point `PAYMENT_API_URL` at a provider speaking the same API.
+ */
+
+/** What an authorisation attempt came to. */
+export type AuthorizeOutcome =
+  | { kind: 'authorized'; authorizationId: string }
+  | { kind: 'declined'; authorizationId?: string; code: string }
+  /** Worth retrying: 5xx, 429, timeouts, network errors. */
+  | { kind: 'retry'; detail: string }
+  /** Not worth retrying: the request itself was refused. */
+  | { kind: 'failed'; detail: string };
+
+/** What a capture / void / refund came to. */
+export type SettleOutcome = { kind: 'done'; status: string } | { kind: 'retry'; detail: string } | { kind: 'failed'; detail: string };
+
+/** The payment operations the saga needs. */
+export interface PaymentProvider {
+  readonly name: string;
+  authorize(input: { amount: number; currency: string; token: string; reference: string }, idempotencyKey: string): Promise<AuthorizeOutcome>;
+  capture(authorizationId: string, idempotencyKey: string): Promise<SettleOutcome>;
+  void(authorizationId: string, idempotencyKey: string): Promise<SettleOutcome>;
+  refund(authorizationId: string, idempotencyKey: string): Promise<SettleOutcome>;
+}
+
+/** How long one provider call may take before it counts as a timeout (retried). */
+const CALL_TIMEOUT_MS = 15_000;
+
+/** The provider configured for this environment. */
+export function paymentProvider(env: Env): PaymentProvider {
+  const url = env.PAYMENT_API_URL;
+  const key = env.PAYMENT_API_KEY;
+  if (!url || !key) throw new Error('PAYMENT_API_URL and PAYMENT_API_KEY must be set');
+  return httpProvider('sim', url.replace(/\/+$/, ''), key);
+}
+
+function httpProvider(name: string, base: string, apiKey: string): PaymentProvider {
+  const call = async (path: string, body: unknown, idempotencyKey: string) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+      body: JSON.stringify(body ?? {}),
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
+    const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    return { status: res.status, json };
+  };
+  const transient = (status: number) => status >= 500 || status === 429 || status === 408;
+
+  const settle = async (path: string, idempotencyKey: string): Promise<SettleOutcome> => {
+    try {
+      const { status, json } = await call(path, {}, idempotencyKey);
+      if (status >= 200 && status < 300) return { kind: 'done', status: String(json.status) };
+      if (transient(status)) return { kind: 'retry', detail: `provider answered ${status}` };
+      return { kind: 'failed', detail: `provider answered ${status}: ${JSON.stringify(json).slice(0, 200)}` };
+    } catch (err) {
+      return { kind: 'retry', detail: String(err) };
+    }
+  };
+
+  return {
+    name,
+    async authorize(input, idempotencyKey) {
+      try {
+        const { status, json } = await call('/v1/authorizations', input, idempotencyKey);
+        if (status === 201 || status === 200) {
+          if (json.status === 'authorized') return { kind: 'authorized', authorizationId: String(json.id) };
+          return { kind: 'declined', authorizationId: String(json.id), code: String(json.declineCode ?? json.status) };
+        }
+        if (status === 402) return { kind: 'declined', authorizationId: json.id ? String(json.id) : undefined, code: String(json.declineCode ?? 'declined') } as AuthorizeOutcome;
+        if (transient(status)) return { kind: 'retry', detail: `provider answered ${status}` };
+        return { kind: 'failed', detail: `provider answered ${status}: ${JSON.stringify(json).slice(0, 200)}` };
+      } catch (err) {
+        return { kind: 'retry', detail: String(err) };
+      }
+    },
+    capture: (id, key) => settle(`/v1/authorizations/${encodeURIComponent(id)}/capture`, key),
+    void: (id, key) => settle(`/v1/authorizations/${encodeURIComponent(id)}/void`, key),
+    refund: (id, key) => settle(`/v1/authorizations/${encodeURIComponent(id)}/refund`, key),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * `POST /api/webhooks/payments/:provider`: signed events from the payment
+ * provider. The signature (HMAC-SHA256 over "<t>.<raw body>", 5 minute
+ * tolerance) is checked on the raw bytes before anything is parsed; a bad or
+ * missing one is 400 `invalid_signature` and changes nothing. Each event is
+ * recorded once per (provider, event id) in the same transaction as its
+ * effect, so a replayed or duplicated delivery changes nothing twice. Effects
+ * only move a payment forward (authorized -> captured -> refunded,
+ * authorized -> voided), so events arriving out of order cannot undo one
+ * another.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { and, eq, inArray } from 'drizzle-orm';
+import { payments, webhookEvents } from '../../db/schema';
+import { ApiError, notFound } from '../lib/errors';
+import { newId } from '../lib/ids';
+import { createRouter, errorResponse } from '../lib/router';
+import { verifySignature } from './signature';
+
+/** Which payment statuses an event may move a payment from, and to. */
+const TRANSITIONS: Record<string, { from: ('authorized' | 'captured')[]; to: 'captured' | 'voided' | 'refunded' }> = {
+  'payment.captured': { from: ['authorized'], to: 'captured' },
+  'payment.voided': { from: ['authorized'], to: 'voided' },
+  'payment.refunded': { from: ['authorized', 'captured'], to: 'refunded' },
+};
+
+const EventSchema = z.object({
+  id: z.string().min(1).max(200),
+  type: z.string().min(1).max(100),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const webhookRoutes = createRouter().openapi(
+  createRoute({
+    method: 'post',
+    path: '/webhooks/payments/{provider}',
+    tags: ['Payments'],
+    summary: 'Signed payment events (sim: x-pasar-signature; stripe: Stripe-Signature)',
+    request: { params: z.object({ provider: z.string().max(20) }) },
+    responses: {
+      200: { description: 'Recorded (or already recorded)', content: { 'application/json': { schema: z.object({ received: z.boolean(), duplicate: z.boolean() }) } } },
+      400: errorResponse('Missing or bad signature (`invalid_signature`), or not an event'),
+      404: errorResponse('Unknown provider'),
+    },
+  }),
+  async (c) => {
+    const { provider } = c.req.valid('param');
+    const secret = provider === 'sim' ? c.env.PAYMENT_WEBHOOK_SECRET : provider === 'stripe' ? c.env.STRIPE_WEBHOOK_SECRET : undefined;
+    if (provider !== 'sim' && provider !== 'stripe') throw notFound(`No payment provider "${provider}".`);
+    if (!secret) throw notFound(`The ${provider} provider is not configured here.`);
+    const raw = await c.req.text();
+    const header = provider === 'sim' ? c.req.header('x-pasar-signature') : c.req.header('stripe-signature');
+    const verified = await verifySignature(secret, header, raw, Math.floor(Date.now() / 1000));
+    if (!verified.ok) throw new ApiError(400, 'invalid_signature', `The webhook signature is not valid (${verified.reason}).`);
+    let parsed: z.infer<typeof EventSchema>;
+    try {
+      parsed = EventSchema.parse(JSON.parse(raw));
+    } catch {
+      throw new ApiError(400, 'invalid_request', 'The webhook body is not a payment event.');
+    }
+    const db = c.var.services.db.primary;
+    const duplicate = await db.transaction(async (tx) => {
+      const recorded = await tx
+        .insert(webhookEvents)
+        .values({ id: newId('whe'), provider, eventId: parsed.id, type: parsed.type, payload: JSON.parse(raw) as Record<string, unknown> })
+        .onConflictDoNothing()
+        .returning({ id: webhookEvents.id });
+      if (recorded.length === 0) return true;
+      const move = TRANSITIONS[parsed.type];
+      const ref = parsed.data?.authorizationId;
+      if (move && typeof ref === 'string') {
+        await tx
+          .update(payments)
+          .set({ status: move.to, updatedAt: new Date() })
+          .where(and(eq(payments.provider, provider), eq(payments.providerRef, ref), inArray(payments.status, move.from)));
+      }
+      return false;
+    });
+    return c.json({ received: true, duplicate }, 200);
+  },
+);
