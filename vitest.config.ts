@@ -9,7 +9,42 @@
  * other `*.test.ts` runs in workerd.
  */
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+
+/** A project of tests that run inside workerd with the Worker's real bindings. */
+function workersProject(name: string, include: string[], groupOrder: number, fileParallelism = true): TestProjectInlineConfiguration {
+  return {
+    extends: true,
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: './wrangler.toml' },
+        miniflare: {
+          bindings: {
+            DATABASE_URL: inject('databaseUrl'),
+            NEON_WS_PROXY: inject('wsProxy'),
+            UPSTASH_REDIS_REST_URL: inject('upstashUrl'),
+            UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
+            TEST_DEAD_UPSTASH_URL: inject('deadUpstashUrl'),
+            TEST_CONTROL_URL: inject('controlUrl'),
+            SIGNING_SECRET: 'test-signing-secret-not-for-production',
+            ADMIN_BOOTSTRAP_TOKEN: inject('adminToken'),
+            DATABASE_REPLICA_URLS: '',
+            PAYMENT_API_URL: inject('paymentApiUrl'),
+            PAYMENT_API_KEY: inject('paymentApiKey'),
+            PAYMENT_WEBHOOK_SECRET: inject('paymentWebhookSecret'),
+          },
+        },
+      })),
+    ],
+    test: {
+      name,
+      include,
+      exclude: ['**/*.node.test.ts', 'node_modules/**', '.wrangler/**'],
+      sequence: { groupOrder },
+      fileParallelism,
+    },
+  };
+}
 
 export default defineConfig({
   test: {
@@ -25,36 +60,15 @@ export default defineConfig({
           environment: 'node',
           include: ['**/*.node.test.ts', 'dev/**/*.test.ts', 'test/node/**/*.test.ts'],
           exclude: ['node_modules/**', '.wrangler/**'],
+          sequence: { groupOrder: 0 },
         },
       },
-      {
-        extends: true,
-        plugins: [
-          cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: './wrangler.toml' },
-            miniflare: {
-              bindings: {
-                DATABASE_URL: inject('databaseUrl'),
-                NEON_WS_PROXY: inject('wsProxy'),
-                UPSTASH_REDIS_REST_URL: inject('upstashUrl'),
-                UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
-                TEST_DEAD_UPSTASH_URL: inject('deadUpstashUrl'),
-                SIGNING_SECRET: 'test-signing-secret-not-for-production',
-                ADMIN_BOOTSTRAP_TOKEN: inject('adminToken'),
-                DATABASE_REPLICA_URLS: '',
-                PAYMENT_API_URL: inject('paymentApiUrl'),
-                PAYMENT_API_KEY: inject('paymentApiKey'),
-                PAYMENT_WEBHOOK_SECRET: inject('paymentWebhookSecret'),
-              },
-            },
-          })),
-        ],
-        test: {
-          name: 'workers',
-          include: ['workers/**/*.test.ts', 'durable-objects/**/*.test.ts', 'db/**/*.worker.test.ts', 'test/workers/**/*.test.ts'],
-          exclude: ['**/*.node.test.ts', 'node_modules/**', '.wrangler/**'],
-        },
-      },
+      workersProject('workers', ['workers/**/*.test.ts', 'durable-objects/**/*.test.ts', 'db/**/*.worker.test.ts'], 0),
+      // End-to-end and fault tests (a flash sale of 1,000 checkouts, Postgres
+      // paused mid-checkout) run alone, one file at a time: they load the
+      // machine and take shared dependencies down. `npm test` runs this
+      // project in a second vitest run, after the other two.
+      workersProject('e2e', ['test/workers/**/*.test.ts'], 1, false),
     ],
   },
 });

@@ -39,3 +39,42 @@ describe('Postgres WebSocket bridge', () => {
     await pool.end().catch(() => {});
   });
 });
+
+describe('Postgres WebSocket bridge: limits and outages', () => {
+  it('queues connections beyond its limit instead of refusing them', async () => {
+    const small = await startPgWsBridge({ allowedTargets: [`${target.hostname}:${target.port || 5432}`], maxConnections: 2 });
+    neonConfig.wsProxy = (host, port) => `${small.wsProxy}?address=${host}:${port}`;
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, small.openConnections())), 5);
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          const pool = new Pool({ connectionString: databaseUrl, max: 1 });
+          try {
+            return (await pool.query('select pg_sleep(0.1), 1 as one')).rows[0].one;
+          } finally {
+            await pool.end();
+          }
+        }),
+      );
+      expect(results).toEqual([1, 1, 1, 1, 1, 1]);
+      expect(peak).toBeLessThanOrEqual(2);
+      expect(peak).toBeGreaterThan(0);
+    } finally {
+      clearInterval(timer);
+      neonConfig.wsProxy = (host, port) => `${bridge.wsProxy}?address=${host}:${port}`;
+      await small.close();
+    }
+  });
+
+  it('refuses connections while paused and serves again after resume', async () => {
+    bridge.pause();
+    const down = new Pool({ connectionString: databaseUrl });
+    await expect(down.query('select 1')).rejects.toThrow(/not accepting connections/);
+    await down.end().catch(() => {});
+    bridge.resume();
+    const up = new Pool({ connectionString: databaseUrl });
+    expect((await up.query('select 1 as one')).rows[0].one).toBe(1);
+    await up.end();
+  });
+});

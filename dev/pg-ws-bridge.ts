@@ -24,6 +24,11 @@ export interface PgWsBridgeOptions {
   /** Port to listen on; 0 picks a free one. */
   port?: number;
   host?: string;
+  /**
+   * Postgres connections open at once; more queue for a free one (as behind
+   * Neon's pooler). Keep it under the server's max_connections. Default 50.
+   */
+  maxConnections?: number;
 }
 
 /** A running bridge. */
@@ -35,6 +40,10 @@ export interface PgWsBridge {
   openConnections(): number;
   /** Counters since start: connections accepted and queries sent (simple `Q` plus extended-protocol `E`xecute messages). */
   stats(): { connections: number; queries: number };
+  /** Drops every connection and refuses new ones, as if Postgres were down (fault tests). */
+  pause(): void;
+  /** Accepts connections again. */
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -120,53 +129,90 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
   const sockets = new Set<Socket>();
   const totals = { connections: 0, queries: 0 };
 
+  const maxConnections = opts.maxConnections ?? 50;
+  /** Connections waiting for a free slot, oldest first. */
+  const waiting: (() => void)[] = [];
+  let active = 0;
+  let paused = false;
+  const release = () => {
+    active--;
+    const next = waiting.shift();
+    if (next) next();
+  };
+
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const address = new URL(req.url ?? '/', 'http://bridge').searchParams.get('address');
     if (!address || !allowed.has(normaliseTarget(address))) {
       refuse(ws, pgErrorResponse('28000', `the local bridge does not forward to ${address ?? '(no address)'}`), false);
       return;
     }
-    const [host, port] = splitHostPort(address);
-    totals.connections++;
-    const counter = new QueryCounter(() => totals.queries++);
-    const tcp = connect({ host, port });
-    tcp.setNoDelay(true);
-    sockets.add(tcp);
-    // The driver may send its startup message before the TCP connect finishes;
-    // net.Socket buffers writes until then, so nothing is lost.
+    if (paused) {
+      refuse(ws, pgErrorResponse('57P03', 'the database system is not accepting connections (paused by the test harness)'), false);
+      return;
+    }
+    // What the client sends before its TCP connection exists (it may wait for
+    // a slot) is kept and written once the connection opens.
+    const early: Buffer[] = [];
     let clientSpoke = false;
-    let connected = false;
-    tcp.once('connect', () => {
-      connected = true;
-    });
+    let tcp: Socket | undefined;
+    let done = false;
+    const counter = new QueryCounter(() => totals.queries++);
     ws.on('message', (data: RawData) => {
       clientSpoke = true;
-      if (tcp.destroyed) return;
       const chunks = Array.isArray(data) ? data : [Buffer.isBuffer(data) ? data : Buffer.from(data)];
       for (const chunk of chunks) {
         counter.feed(chunk);
-        tcp.write(chunk);
+        if (tcp && !tcp.destroyed) tcp.write(chunk);
+        else if (!tcp) early.push(chunk);
       }
     });
-    tcp.on('data', (chunk) => {
-      if (ws.readyState === ws.OPEN) ws.send(chunk, { binary: true });
-    });
+    const open = () => {
+      if (done) return release();
+      const [host, port] = splitHostPort(address);
+      totals.connections++;
+      const socket = connect({ host, port });
+      tcp = socket;
+      socket.setNoDelay(true);
+      sockets.add(socket);
+      for (const chunk of early.splice(0)) socket.write(chunk);
+      let connected = false;
+      let released = false;
+      const free = () => {
+        if (!released) {
+          released = true;
+          sockets.delete(socket);
+          release();
+        }
+      };
+      socket.once('connect', () => {
+        connected = true;
+      });
+      socket.on('data', (chunk) => {
+        if (ws.readyState === ws.OPEN) ws.send(chunk, { binary: true });
+      });
+      socket.on('error', (err) => {
+        free();
+        // Could not reach Postgres at all: tell the driver in its own protocol.
+        if (!connected) refuse(ws, pgErrorResponse('08001', `could not connect to Postgres at ${address}: ${err.message}`), clientSpoke);
+        else if (ws.readyState === ws.OPEN) ws.close();
+      });
+      socket.on('close', () => {
+        free();
+        if (connected && ws.readyState === ws.OPEN) ws.close();
+      });
+    };
     const closeBoth = () => {
-      sockets.delete(tcp);
-      tcp.destroy();
+      done = true;
+      tcp?.destroy();
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
     };
-    tcp.on('error', (err) => {
-      sockets.delete(tcp);
-      // Could not reach Postgres at all: tell the driver in its own protocol.
-      if (!connected) refuse(ws, pgErrorResponse('08001', `could not connect to Postgres at ${address}: ${err.message}`), clientSpoke);
-      else closeBoth();
-    });
-    tcp.on('close', () => {
-      if (connected) closeBoth();
-    });
     ws.on('close', closeBoth);
     ws.on('error', closeBoth);
+    // Like the pooler in front of Neon: at most `maxConnections` reach
+    // Postgres at once, the rest queue, instead of Postgres refusing them.
+    active++;
+    if (active <= maxConnections) open();
+    else waiting.push(open);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -180,6 +226,13 @@ export async function startPgWsBridge(opts: PgWsBridgeOptions): Promise<PgWsBrid
     port,
     openConnections: () => sockets.size,
     stats: () => ({ ...totals }),
+    pause: () => {
+      paused = true;
+      for (const sock of sockets) sock.destroy();
+    },
+    resume: () => {
+      paused = false;
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       for (const client of wss.clients) client.terminate();

@@ -16,6 +16,8 @@
  * vitest.config.ts) and Node tests through `inject`.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { runMigrations } from '../db/migrate';
 import { seedDatabase, seedFixtures } from '../db/seed';
@@ -50,6 +52,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const paymentWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
   const paymentSim = await startPaymentSim({ apiKey: paymentApiKey, webhookSecret: paymentWebhookSecret, slowMs: 1_500 });
 
+  // Lets fault tests in workerd take Postgres away and bring it back.
+  const control = createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/pg/pause') wsBridge.pause();
+    else if (req.method === 'POST' && req.url === '/pg/resume') wsBridge.resume();
+    else return void res.writeHead(404).end();
+    res.writeHead(204).end();
+  });
+  await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+
+  project.provide('controlUrl', `http://127.0.0.1:${(control.address() as AddressInfo).port}`);
   project.provide('databaseUrl', databaseUrl);
   project.provide('paymentApiUrl', paymentSim.url);
   project.provide('paymentApiKey', paymentApiKey);
@@ -63,7 +75,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('adminToken', `test-owner-${randomBytes(16).toString('hex')}`);
 
   return async () => {
-    await Promise.allSettled([wsBridge.close(), upstash.close(), deadUpstash.close(), paymentSim.close()]);
+    await Promise.allSettled([wsBridge.close(), upstash.close(), deadUpstash.close(), paymentSim.close(), new Promise((r) => control.close(r))]);
     await dropDatabaseOn(adminUrl, dbName);
   };
 }

@@ -10,6 +10,8 @@ declare module 'vitest' {
     /** Upstash REST URL of a bridge whose Redis has been stopped. */
     deadUpstashUrl: string;
     redisUrl: string;
+    /** Test control server: POST /pg/pause and /pg/resume take Postgres away from the Worker and back. */
+    controlUrl: string;
     /** ADMIN_BOOTSTRAP_TOKEN of the workerd tests: an owner token. */
     adminToken: string;
     /** Named products of the seed catalog, for tests in workerd, which cannot import db/seed.ts. */

@@ -8,6 +8,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { adminInventoryRoutes } from './admin/inventory';
+import { adminOrderRoutes } from './admin/orders';
 import { adminProductRoutes } from './admin/products';
 import { cartRoutes } from './carts/routes';
 import { catalogRoutes } from './catalog/routes';
@@ -65,6 +66,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api', cartRoutes);
   app.route('/admin/api', adminProductRoutes);
   app.route('/admin/api', adminInventoryRoutes);
+  app.route('/admin/api', adminOrderRoutes);
   app.route('/admin/api', adminMediaRoutes);
   app.route('/', mediaRoutes);
   app.route('/', pageRoutes);

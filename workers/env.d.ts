@@ -11,4 +11,10 @@ interface __BaseEnv_Env {
   ADMIN_BOOTSTRAP_TOKEN?: string;
   /** Signing secret of Stripe webhooks, when Stripe sends events to this store. */
   STRIPE_WEBHOOK_SECRET?: string;
+  /** Which payment provider the checkout saga uses: `stripe`, or unset for the `PAYMENT_API_URL` one (the simulator locally). */
+  PAYMENT_PROVIDER?: string;
+  /** Stripe secret API key; required when `PAYMENT_PROVIDER` is `stripe`. */
+  STRIPE_SECRET_KEY?: string;
+  /** Base URL of Stripe's API; https://api.stripe.com when unset (tests point it at a stand-in). */
+  STRIPE_API_BASE?: string;
 }

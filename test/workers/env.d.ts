@@ -2,4 +2,6 @@
 interface __BaseEnv_Env {
   /** Upstash REST URL of a bridge whose Redis has been stopped. */
   TEST_DEAD_UPSTASH_URL?: string;
+  /** The test control server (test/global-setup.ts). */
+  TEST_CONTROL_URL?: string;
 }

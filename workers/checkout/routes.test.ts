@@ -1,80 +1,13 @@
-import { env, exports } from 'cloudflare:workers';
+import { env } from 'cloudflare:workers';
 import { sql } from 'drizzle-orm';
 import { describe, expect, inject, it } from 'vitest';
 import { createDatabase } from '../../db/client';
+import { call, cartWith, checkoutBody, json, ordersFor, settle, simAuthorizations, startCheckout, stockedVariant } from '../../test/workers/shop';
 import { randomToken } from '../lib/ids';
 import { regionLevels } from '../inventory/shards';
 import { signPayload } from '../payments/signature';
 
-const fx = inject('seedFixtures');
-const simUrl = inject('paymentApiUrl');
-const simKey = inject('paymentApiKey');
 const webhookSecret = inject('paymentWebhookSecret');
-const owner = env.ADMIN_BOOTSTRAP_TOKEN!;
-
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://pasar.test${path}`, init));
-const json = (method: string, body: unknown, headers: Record<string, string> = {}) => ({
-  method,
-  headers: { 'content-type': 'application/json', 'x-region': 'sg', ...headers },
-  body: JSON.stringify(body),
-});
-const admin = (path: string, method: string, body?: unknown) =>
-  call(path, { method, headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
-
-/** A fresh product with one variant priced in sg, with `stock` units received there. */
-async function stockedVariant(stock: number, amount = 2500): Promise<{ sku: string; variantId: string }> {
-  const sku = `CHK-${randomToken(6).toUpperCase()}`;
-  const res = await admin('/admin/api/products', 'POST', {
-    title: `Checkout test sambal ${sku}`,
-    category: fx.busiestCategorySlug,
-    variants: [{ sku, title: '200 g jar', prices: { sg: { amount } } }],
-  });
-  const variantId = (await res.json<any>()).variants[0].id as string;
-  expect((await admin(`/admin/api/inventory/${sku}`, 'PUT', { region: 'sg', quantity: stock })).status).toBe(200);
-  return { sku, variantId };
-}
-
-async function cartWith(variantId: string, quantity: number): Promise<string> {
-  const cart = await (await call('/api/carts', json('POST', {}))).json<{ id: string }>();
-  const add = await call(`/api/carts/${cart.id}/items`, json('POST', { variantId, quantity }));
-  expect(add.status).toBe(200);
-  return cart.id;
-}
-
-function checkoutBody(cartId: string, token = 'tok_ok') {
-  return {
-    cartId,
-    email: 'Siti@Example.com',
-    shippingAddress: { name: 'Siti Rahman', line1: '1 Orchard Road', city: 'Singapore', postalCode: '238823', country: 'SG' },
-    payment: { method: 'card', token },
-  };
-}
-
-const startCheckout = (body: unknown, key: string) => call('/api/checkout', json('POST', body, { 'idempotency-key': key }));
-
-/** Follows a checkout until it ends. */
-async function settle(checkoutId: string, ms = 25_000): Promise<any> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const state = await (await call(`/api/checkout/${checkoutId}`)).json<any>();
-    if (state.status === 'confirmed' || state.status === 'failed') return state;
-    if (Date.now() > deadline) throw new Error(`checkout still ${state.status} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function simAuthorizations(reference: string): Promise<any[]> {
-  const res = await fetch(`${simUrl}/v1/authorizations?reference=${encodeURIComponent(reference)}`, { headers: { authorization: `Bearer ${simKey}` } });
-  const body = await res.json<any>();
-  return Array.isArray(body) ? body : body.data ?? body.items ?? [];
-}
-
-async function ordersFor(checkoutId: string): Promise<{ id: string; status: string }[]> {
-  const db = createDatabase(env);
-  const { rows } = await db.primary.execute<{ id: string; status: string }>(sql`select id, status from orders where checkout_id = ${checkoutId}`);
-  await db.close();
-  return rows;
-}
 
 describe('checkout: the happy path', () => {
   it('accepts at once, then confirms: order written once, payment captured, stock sold, cart emptied', async () => {

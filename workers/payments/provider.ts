@@ -5,8 +5,11 @@
  *
  * `sim` is the local simulator (dev/payment-sim.ts), which speaks a small
  * authorise/capture API modelled on real card processors. Deployed stores
- * point `PAYMENT_API_URL` at a provider speaking the same API.
+ * point `PAYMENT_API_URL` at a provider speaking the same API, or set
+ * `PAYMENT_PROVIDER=stripe` (with `STRIPE_SECRET_KEY`) to use Stripe's
+ * PaymentIntents through the adapter in ./stripe.ts.
  */
+import { stripeProvider } from './stripe';
 
 /** What an authorisation attempt came to. */
 export type AuthorizeOutcome =
@@ -32,8 +35,25 @@ export interface PaymentProvider {
 /** How long one provider call may take before it counts as a timeout (retried). */
 const CALL_TIMEOUT_MS = 15_000;
 
+/**
+ * The bindings {@link paymentProvider} reads. `Env` satisfies it; spelling it
+ * out keeps this module free of the Workers-only global `Env`, so Node-side
+ * code and tests (the Stripe adapter's, which import this module's types)
+ * type-check too.
+ */
+export interface PaymentEnv {
+  PAYMENT_PROVIDER?: string;
+  PAYMENT_API_URL?: string;
+  PAYMENT_API_KEY?: string;
+  STRIPE_SECRET_KEY?: string;
+  STRIPE_API_BASE?: string;
+}
+
 /** The provider configured for this environment. */
-export function paymentProvider(env: Env): PaymentProvider {
+export function paymentProvider(env: PaymentEnv): PaymentProvider {
+  if (env.PAYMENT_PROVIDER === 'stripe') {
+    return stripeProvider({ secretKey: env.STRIPE_SECRET_KEY ?? '', apiBase: env.STRIPE_API_BASE || undefined });
+  }
   const url = env.PAYMENT_API_URL;
   const key = env.PAYMENT_API_KEY;
   if (!url || !key) throw new Error('PAYMENT_API_URL and PAYMENT_API_KEY must be set');

@@ -1,0 +1,50 @@
+/**
+ * Fault tests: dependencies go away in the middle of a checkout. Postgres is
+ * taken away by pausing the bridge the Worker reaches it through (every
+ * connection dropped, new ones refused, exactly what the Worker sees when the
+ * database is down), through the control server of test/global-setup.ts.
+ */
+import { env } from 'cloudflare:workers';
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomToken } from '../../workers/lib/ids';
+import { regionLevels } from '../../workers/inventory/shards';
+import { call, cartWith, checkoutBody, ordersFor, settle, simAuthorizations, startCheckout, stockedVariant } from './shop';
+
+const control = (action: 'pause' | 'resume') => fetch(`${env.TEST_CONTROL_URL}/pg/${action}`, { method: 'POST' });
+
+afterEach(async () => {
+  await control('resume');
+});
+
+describe('Postgres down between the charge and the order write', () => {
+  it('delays the order, then writes it exactly once when Postgres is back, with one charge', async () => {
+    const { variantId } = await stockedVariant(5, 1200);
+    const cartId = await cartWith(variantId, 1);
+    // tok_slow keeps the provider busy long enough to take Postgres away
+    // after the stock is reserved and before the order is written.
+    const { checkoutId } = await (await startCheckout(checkoutBody(cartId, 'tok_slow'), `key-${randomToken()}`)).json<any>();
+    for (let i = 0; i < 200; i++) {
+      const state = await (await call(`/api/checkout/${checkoutId}`)).json<any>();
+      if (state.status === 'reserved') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await control('pause')).status).toBe(204);
+
+    // The provider answers; the order write keeps failing and is retried.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const during = await (await call(`/api/checkout/${checkoutId}`)).json<any>();
+    expect(during.status).toBe('reserved');
+    const auths = await simAuthorizations(checkoutId);
+    expect(auths).toHaveLength(1);
+    expect(auths[0].status).toBe('authorized');
+
+    await control('resume');
+    const done = await settle(checkoutId, 60_000);
+    expect(done.status).toBe('confirmed');
+    expect(await ordersFor(checkoutId)).toHaveLength(1);
+    const after = await simAuthorizations(checkoutId);
+    expect(after).toHaveLength(1);
+    expect(after[0].status).toBe('captured');
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 5, sold: 1, held: 0 });
+  }, 90_000);
+});
