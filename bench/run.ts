@@ -14,11 +14,17 @@
  * Everything started is stopped, and the database dropped, at the end, on
  * an error, or on Ctrl-C.
  *
+ * The flash-sale scenarios (bench/scenarios/flash.ts) run a fourth instance:
+ * bench/flash-worker.js, which reserves through the real inventory code, with
+ * the store beside it for the admin API.
+ *
  * Settings (env): BENCH_DURATION (s, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (32), BENCH_ORIGIN_CONNECTIONS (16, for the origin-miss
  * scenarios), BENCH_THREADS (2), BENCH_TIMEOUT (s, 10),
- * BENCH_DATABASE_URL, BENCH_POSTGRES_URL, REDIS_URL.
- * Arguments: --only <scenario,...> (the ceiling always runs too), --list.
+ * BENCH_DATABASE_URL, BENCH_POSTGRES_URL, REDIS_URL; BENCH_FLASH_SHARDS (8),
+ * BENCH_FLASH_STOCK (1,000,000), BENCH_FLASH_SALE_UNITS (1,000).
+ * Arguments: --only <scenario,...> (the ceiling always runs too, and
+ * `ceiling-do` with any flash scenario), --list.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,9 +33,22 @@ import { Cleanup } from './lib/cleanup';
 import { startOrigin, type Origin } from './lib/origin';
 import { machineInfo, markdownReport, tierMix, type ScenarioResult } from './lib/report';
 import { coresUsed, cpuSnapshot, RedisCommandCounter, type CpuSnapshot } from './lib/stats';
-import { BUILD_DIR, buildWorker, onMiniflareCreated, packageVersion, ROOT, startCeiling, startPasar, workerdVersion, type RunningWorker } from './lib/workers';
+import {
+  BUILD_DIR,
+  buildFlashWorker,
+  buildWorker,
+  onMiniflareCreated,
+  packageVersion,
+  ROOT,
+  startCeiling,
+  startFlash,
+  startPasar,
+  workerdVersion,
+  type RunningWorker,
+} from './lib/workers';
 import { ensureWrk, killRunningWrk, runWrk, wrkVersion, type WrkResult } from './lib/wrk';
 import { catalogScenarios, type RequestLine, type Scenario, type Target } from './scenarios/catalog';
+import { checkFlash, clearSoldOutFlag, flashScenarios, flashSettings, prepareFlash, restoreStockRow } from './scenarios/flash';
 
 const log = (message: string) => console.error(`[bench] ${message}`);
 
@@ -79,7 +98,7 @@ function writeList(name: string, lines: RequestLine[]): string {
   const dir = resolve(BUILD_DIR, 'lists');
   mkdirSync(dir, { recursive: true });
   const file = resolve(dir, `${name}.txt`);
-  writeFileSync(file, lines.map((l) => `${l.path}\t${l.region}`).join('\n') + '\n');
+  writeFileSync(file, lines.map((l) => `${l.path}\t${l.region}${l.method && l.method !== 'GET' ? `\t${l.method}` : ''}`).join('\n') + '\n');
   return file;
 }
 
@@ -115,6 +134,12 @@ async function checkHealth(worker: RunningWorker, path: string): Promise<void> {
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
 
+/** What the flash-sale scenarios need besides the Worker: the admin token and the origin. */
+interface FlashContext {
+  adminToken: string;
+  ceilingDoRps: number | undefined;
+}
+
 async function runScenario(
   scenario: Scenario,
   worker: RunningWorker,
@@ -122,7 +147,33 @@ async function runScenario(
   origin: Origin | undefined,
   redis: RedisCommandCounter | undefined,
   ceilingRps: number | undefined,
+  flash?: FlashContext,
 ): Promise<ScenarioResult> {
+  if (!scenario.flash) return (await measureScenario(scenario, worker, settings, origin, redis, ceilingRps)).result;
+  if (!flash || !origin) throw new Error(`${scenario.name}: the flash instance and the origin are not running`);
+  const spec = scenario.flash;
+  const saved = await prepareFlash(worker, spec, flash.adminToken, origin.databaseUrl);
+  try {
+    const r = await measureScenario(scenario, worker, settings, origin, redis, ceilingRps);
+    const outcome = await checkFlash(worker, spec, flash.adminToken, r.wrk, flash.ceilingDoRps);
+    r.result.flash = outcome;
+    for (const c of outcome.checks) if (!c.ok) r.result.notes.push(`CHECK FAILED: ${c.name} (${c.detail}).`);
+    if (outcome.worker.firstError) r.result.notes.push(`First failed reservation: ${outcome.worker.firstError.slice(0, 300)}`);
+    return r.result;
+  } finally {
+    await restoreStockRow(saved).catch((err: unknown) => log(`could not restore the stock row of ${spec.sku}: ${String(err)}`));
+    if (spec.sale) await clearSoldOutFlag(origin.redisUrl, spec.region, spec.variantId).catch(() => {});
+  }
+}
+
+async function measureScenario(
+  scenario: Scenario,
+  worker: RunningWorker,
+  settings: Settings,
+  origin: Origin | undefined,
+  redis: RedisCommandCounter | undefined,
+  ceilingRps: number | undefined,
+): Promise<{ result: ScenarioResult; wrk: WrkResult }> {
   const notes: string[] = [];
   const connections = scenario.origin ? Math.min(settings.connections, settings.originConnections) : settings.connections;
   const wrkBase = { url: worker.url, threads: settings.threads, connections, timeoutSeconds: settings.timeoutSeconds };
@@ -137,7 +188,7 @@ async function runScenario(
     if (failures.length) notes.push(`Prefill failures: ${failures.join('; ')}.`);
   }
 
-  if (settings.warmupSeconds > 0) {
+  if (settings.warmupSeconds > 0 && !scenario.noWarmup) {
     const warmFile = writeList(`${scenario.name}.warmup`, scenario.warmup ?? scenario.measure);
     await runWrk({ ...wrkBase, listFile: warmFile, mode: scenario.mode, durationSeconds: settings.warmupSeconds });
   }
@@ -149,7 +200,8 @@ async function runScenario(
   // CPU is sampled inside the run (wrk's own process only exists during it).
   let cpuA: CpuSnapshot | null = null;
   let cpuB: CpuSnapshot | null = null;
-  const windowEnd = Math.max(1, settings.durationSeconds - 0.5) * 1000;
+  const durationSeconds = Math.max(settings.durationSeconds, scenario.minDurationSeconds ?? 0);
+  const windowEnd = Math.max(1, durationSeconds - 0.5) * 1000;
   const timers = [
     setTimeout(() => (cpuA = cpuSnapshot()), Math.min(1000, windowEnd / 4)),
     setTimeout(() => (cpuB = cpuSnapshot()), windowEnd),
@@ -159,7 +211,7 @@ async function runScenario(
   const sampler = origin ? setInterval(() => (pgPeak = Math.max(pgPeak, origin.pgBridge.openConnections())), 20) : undefined;
   let result: WrkResult;
   try {
-    result = await runWrk({ ...wrkBase, listFile, mode: scenario.mode, durationSeconds: settings.durationSeconds });
+    result = await runWrk({ ...wrkBase, listFile, mode: scenario.mode, durationSeconds });
   } finally {
     timers.forEach(clearTimeout);
     clearInterval(sampler);
@@ -175,6 +227,9 @@ async function runScenario(
     a === undefined || a === null || b === undefined || b === null || requests === 0 ? null : round((b - a) / requests);
   const e = result.errors;
   const socketErrors = e.connect + e.read + e.write + e.timeout;
+  // A flash sale's 409 is "sold out", an answer: not an error.
+  const statusErrors = scenario.flash ? e.status - (result.status['409'] ?? 0) : e.status;
+  if (durationSeconds !== settings.durationSeconds) notes.push(`Measured for ${durationSeconds} s, the scenario's minimum.`);
   if (result.wraps > 0) notes.push(`The walk ran out of fresh URLs ${result.wraps} time(s): some requests repeated.`);
   const logged = workerLogs.counts;
   if (logged.warn || logged.error) {
@@ -183,7 +238,7 @@ async function runScenario(
   const isStore = scenario.target !== 'ceiling';
   const tiers = result.tiers as unknown as Record<string, number>;
 
-  return {
+  const scenarioResult: ScenarioResult = {
     name: scenario.name,
     title: scenario.title,
     target: scenario.target,
@@ -203,7 +258,7 @@ async function runScenario(
       p99: round(result.latency_us.p99 / 1000),
       max: round(result.latency_us.max / 1000),
     },
-    errors: { total: e.status + socketErrors, non2xx3xx: e.status, connect: e.connect, read: e.read, write: e.write, timeout: e.timeout },
+    errors: { total: statusErrors + socketErrors, non2xx3xx: statusErrors, connect: e.connect, read: e.read, write: e.write, timeout: e.timeout },
     status: result.status,
     tiers,
     tierMix: tierMix(tiers),
@@ -218,21 +273,27 @@ async function runScenario(
     notes,
     wrkOutput: result.raw,
   };
+  return { result: scenarioResult, wrk: result };
 }
 
 async function main(): Promise<void> {
   const settings = readSettings(process.argv.slice(2), process.env);
-  let scenarios = catalogScenarios();
+  const catalog = catalogScenarios();
+  // The flash-sale scenarios run after the catalog's, before the closing ceiling.
+  const end = catalog.findIndex((s) => s.name === 'ceiling-end');
+  let scenarios = [...catalog.slice(0, end), ...flashScenarios(flashSettings(process.env)), ...catalog.slice(end)];
   if (settings.list) {
-    for (const s of scenarios) console.log(`${s.name.padEnd(18)} ${s.title}`);
+    for (const s of scenarios) console.log(`${s.name.padEnd(22)} ${s.title}`);
     return;
   }
   if (settings.only) {
     const known = new Set(scenarios.map((s) => s.name));
     const unknown = settings.only.filter((n) => !known.has(n));
     if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')}; known: ${[...known].join(', ')}`);
-    // The ceiling always runs: every ratio is against this run's ceiling.
+    // The ceiling always runs: every ratio is against this run's ceiling; a
+    // flash scenario's reservations are also read against an empty object call.
     const wanted = new Set(['ceiling', ...settings.only]);
+    if (scenarios.some((s) => s.flash && wanted.has(s.name))) wanted.add('ceiling-do');
     scenarios = scenarios.filter((s) => wanted.has(s.name));
   }
   const targets = new Set<Target>(scenarios.map((s) => s.target));
@@ -248,10 +309,17 @@ async function main(): Promise<void> {
 
     log('building the Worker (wrangler deploy --dry-run --outdir bench/.build)');
     const scriptPath = await buildWorker();
+    let flashScriptPath: string | undefined;
+    if (targets.has('flash')) {
+      log('building the flash-sale Worker (wrangler deploy --dry-run --config bench/flash.wrangler.toml --outdir bench/.build/flash)');
+      flashScriptPath = await buildFlashWorker();
+    }
+    // The flash instance's admin token (the store accepts it as an owner token there only).
+    const adminToken = randomBytes(24).toString('hex');
 
     let origin: Origin | undefined;
     let redis: RedisCommandCounter | undefined;
-    if (targets.has('edge') || targets.has('nocache')) {
+    if (targets.has('edge') || targets.has('nocache') || targets.has('flash')) {
       origin = await startOrigin(cleanup, log);
       redis = new RedisCommandCounter(origin.redisUrl);
       const r = redis;
@@ -261,31 +329,29 @@ async function main(): Promise<void> {
     const workers = new Map<Target, RunningWorker>();
     const startWorker = async (target: Target) => {
       let w: RunningWorker;
+      const o = origin!;
+      const bindings = () => ({
+        DATABASE_URL: o.databaseUrl,
+        NEON_WS_PROXY: o.pgBridge.wsProxy,
+        UPSTASH_REDIS_REST_URL: o.upstash.url,
+        UPSTASH_REDIS_REST_TOKEN: o.upstashToken,
+        SIGNING_SECRET: randomBytes(32).toString('hex'),
+      });
       if (target === 'ceiling') {
         w = await startCeiling();
+      } else if (target === 'flash') {
+        w = await startFlash({ flashScriptPath: flashScriptPath!, storeScriptPath: scriptPath, bindings: bindings(), adminToken });
       } else {
-        const o = origin!;
-        w = await startPasar({
-          name: target,
-          scriptPath,
-          cacheAPI: target === 'edge',
-          bindings: {
-            DATABASE_URL: o.databaseUrl,
-            NEON_WS_PROXY: o.pgBridge.wsProxy,
-            UPSTASH_REDIS_REST_URL: o.upstash.url,
-            UPSTASH_REDIS_REST_TOKEN: o.upstashToken,
-            SIGNING_SECRET: randomBytes(32).toString('hex'),
-          },
-        });
+        w = await startPasar({ name: target, scriptPath, cacheAPI: target === 'edge', bindings: bindings() });
       }
       cleanup.add(`workerd (${target})`, () => w.dispose());
       workers.set(target, w);
-      await checkHealth(w, target === 'ceiling' ? '/ceiling' : '/api/health');
+      await checkHealth(w, target === 'ceiling' ? '/ceiling' : target === 'flash' ? '/health' : '/api/health');
       log(`${target}: workerd on ${w.url}`);
     };
     // Miniflare exits the process on SIGINT at once; take the signals back so teardown runs.
     onMiniflareCreated(() => cleanup.claimSignals());
-    for (const target of ['ceiling', 'edge', 'nocache'] as const) if (targets.has(target)) await startWorker(target);
+    for (const target of ['ceiling', 'edge', 'nocache', 'flash'] as const) if (targets.has(target)) await startWorker(target);
 
     // What the machine does without us: everything is up and idle now.
     const idleA = cpuSnapshot();
@@ -308,15 +374,19 @@ async function main(): Promise<void> {
 
     const results: ScenarioResult[] = [];
     let ceilingRps: number | undefined;
+    let ceilingDoRps: number | undefined;
     for (const scenario of scenarios) {
       if (cleanup.stopping) break;
       const worker = workers.get(scenario.target)!;
-      log(`${scenario.name}: ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s (${scenario.title})`);
-      const r = await runScenario(scenario, worker, settings, origin, redis, ceilingRps);
+      log(
+        `${scenario.name}: ${scenario.noWarmup ? 'no' : `${settings.warmupSeconds} s`} warm-up + ${Math.max(settings.durationSeconds, scenario.minDurationSeconds ?? 0)} s (${scenario.title})`,
+      );
+      const r = await runScenario(scenario, worker, settings, origin, redis, ceilingRps, { adminToken, ceilingDoRps });
       if (scenario.name === 'ceiling') {
         ceilingRps = r.rps;
         r.ratio = 1;
       }
+      if (scenario.name === 'ceiling-do') ceilingDoRps = r.rps;
       if (scenario.name === 'ceiling-end' && ceilingRps) {
         const drift = r.rps / ceilingRps - 1;
         r.notes.push(`${drift >= 0 ? '+' : ''}${(drift * 100).toFixed(0)}% against the first ceiling${Math.abs(drift) > 0.15 ? ': the machine changed during the run, compare ratios with care' : ''}.`);
@@ -326,6 +396,17 @@ async function main(): Promise<void> {
         `${scenario.name}: ${r.connections} conns, ${r.rps.toFixed(0)} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors.total}, tiers ${r.tierMix}` +
           (r.pgQueriesPerRequest !== null ? `, PG q/req ${r.pgQueriesPerRequest}` : ''),
       );
+      if (r.flash) {
+        const f = r.flash;
+        log(
+          `${scenario.name}: ${f.reservationsPerSecond} reservations/s (${f.ratioToCeilingDo ?? 'n/a'} of ceiling-do), ${f.soldOutPerSecond} sold-out answers/s; ` +
+            `object calls per reservation ${f.worker.objectCallsPerReservation ?? '-'}, per sold-out ${f.worker.objectCallsPerSoldOut ?? '-'}; ` +
+            `region sg: received ${f.admin.received}, available ${f.admin.available}, held ${f.admin.held}, sold ${f.admin.sold}, oversold ${f.oversold}` +
+            (f.sellout ? `; sold out after ${f.sellout.soldOutAfterMs ?? '?'} ms, ${f.sellout.unitsSold} units, then ${f.sellout.soldOutAnswers} sold-out answers` : ''),
+        );
+        const failed = f.checks.filter((c) => !c.ok);
+        log(`  checks: ${failed.length ? `${failed.length} FAILED` : `all ${f.checks.length} passed`}`);
+      }
       for (const n of r.notes) log(`  ${n}`);
     }
 
@@ -336,19 +417,25 @@ async function main(): Promise<void> {
       `wrk -t${settings.threads} -c${settings.connections} (origin scenarios -c${Math.min(settings.connections, settings.originConnections)}) ` +
       `-d${settings.durationSeconds}s --timeout ${settings.timeoutSeconds}s --latency ` +
       `after a ${settings.warmupSeconds} s warm-up per scenario; ratio = req/s / ceiling req/s of this run; ` +
-      `errors = non-2xx/3xx responses + socket errors (connect, read, write, timeout).`;
+      `errors = non-2xx/3xx responses + socket errors (connect, read, write, timeout); in the flash scenarios a 409 (sold out) is an answer, not an error.`;
     const md = markdownReport({ machine, command, settings: settingsLine, results });
 
     console.log('');
     console.log(md);
 
     const day = machine.dateUtc.slice(0, 10);
-    const base = `${day}-catalog${settings.only ? '-partial' : ''}`;
+    const onlyFlash = results.some((r) => r.flash) && results.every((r) => r.flash || r.target === 'ceiling');
+    const base = `${day}-${onlyFlash ? 'flash' : 'catalog'}${settings.only ? '-partial' : ''}`;
     const dir = resolve(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(resolve(dir, `${base}.json`), JSON.stringify({ machine, command, settings: { ...settings, list: undefined }, results }, null, 2) + '\n');
     writeFileSync(resolve(dir, `${base}.md`), md);
     log(`wrote bench/results/${base}.json and .md (${Math.round((Date.now() - started) / 1000)} s in all)`);
+    const failedChecks = results.flatMap((r) => (r.flash?.checks ?? []).filter((c) => !c.ok).map((c) => `${r.name}: ${c.name} (${c.detail})`));
+    if (failedChecks.length) {
+      log(`flash-sale checks FAILED:\n  ${failedChecks.join('\n  ')}`);
+      process.exitCode = 1;
+    }
   } finally {
     await cleanup.run();
   }

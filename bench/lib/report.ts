@@ -3,6 +3,7 @@
  * Markdown tables printed to stdout and written next to the JSON.
  */
 import { cpus, release, totalmem } from 'node:os';
+import type { FlashOutcome } from '../scenarios/flash';
 
 export interface Machine {
   dateUtc: string;
@@ -67,6 +68,8 @@ export interface ScenarioResult {
   workerLogSamples: string[];
   notes: string[];
   wrkOutput: string;
+  /** Flash-sale scenarios: reservations, sold-out answers, the counts read back and the checks. */
+  flash?: FlashOutcome;
 }
 
 const pct = (n: number, total: number) => (total ? `${((100 * n) / total).toFixed(n === total ? 0 : 1)}%` : '-');
@@ -139,10 +142,55 @@ export function machineLine(m: Machine): string {
   ].join('; ');
 }
 
+/** The flash-sale scenarios: reservations against an empty object call, and the counts read back. */
+export function flashTable(results: ScenarioResult[]): string {
+  const doRow = results.find((r) => r.name === 'ceiling-do');
+  const head =
+    '| scenario | shards | units | reservations/s | ratio to `ceiling-do` | sold-out answers/s | p50 ms | p99 ms | errors | object calls / reservation | object calls / sold-out | PG q/req | Redis cmd/req | workerd CPU ms/req |';
+  const sep = '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+  const rows = results
+    .filter((r) => r.flash)
+    .map((r) => {
+      const f = r.flash!;
+      const cpu = r.cpu?.groups.workerd;
+      return (
+        `| \`${r.name}\` | ${f.shards} | ${f.stock.toLocaleString('en')} | ${f.reservationsPerSecond.toFixed(0)} | ${f.ratioToCeilingDo === null ? 'n/a' : f.ratioToCeilingDo.toFixed(2)} | ` +
+        `${f.soldOutPerSecond.toFixed(0)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${r.errors.total} | ${fmt(f.worker.objectCallsPerReservation)} | ${fmt(f.worker.objectCallsPerSoldOut)} | ` +
+        `${fmt(r.pgQueriesPerRequest)} | ${fmt(r.redisCommandsPerRequest)} | ${cpu === undefined || r.rps <= 0 ? 'n/a' : ((cpu * 1000) / r.rps).toFixed(2)} |`
+      );
+    });
+  const lines = [
+    `Reservations per second (200s in the measured window; for a sale, its units ÷ the time they took to sell, and sold-out answers per second after that) and their ratio to \`ceiling-do\` (${doRow ? `${doRow.rps.toFixed(0)} req/s` : 'not run'}), an empty RPC on one Durable Object in the same run:`,
+    '',
+    head,
+    sep,
+    ...rows,
+  ];
+  const counts = results.filter((r) => r.flash);
+  lines.push(
+    '',
+    'Counts read back after each run (region `sg`, the admin API\'s `GET /admin/api/inventory/:sku`; the Worker\'s counts include the warm-up):',
+    '',
+    '| scenario | received | available | held | sold | oversold | 200s (Worker) | 409s (Worker) | shards holding the variant: held | sold out after | checks |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|---|--:|---|',
+    ...counts.map((r) => {
+      const f = r.flash!;
+      const failed = f.checks.filter((c) => !c.ok);
+      const shards = f.perShard.map((s) => `${s.shard}: ${s.held}`).join(', ');
+      return (
+        `| \`${r.name}\` | ${f.admin.received} | ${f.admin.available} | ${f.admin.held} | ${f.admin.sold} | ${f.oversold} | ${f.worker.ok} | ${f.worker.outOfStock} | ${shards} | ` +
+        `${f.sellout ? (f.sellout.soldOutAfterMs === null ? 'not sold out' : `${f.sellout.soldOutAfterMs} ms`) : '-'} | ` +
+        `${failed.length ? `**FAILED**: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}` : `all ${f.checks.length} passed`} |`
+      );
+    }),
+  );
+  return lines.join('\n');
+}
+
 /** The whole Markdown report. */
 export function markdownReport(opts: { machine: Machine; command: string; settings: string; results: ScenarioResult[] }): string {
   const lines = [
-    '# Catalog benchmarks',
+    opts.results.some((r) => r.flash) ? (opts.results.some((r) => !r.flash && r.target !== 'ceiling') ? '# Catalog and flash-sale benchmarks' : '# Flash-sale benchmarks') : '# Catalog benchmarks',
     '',
     `Machine: ${machineLine(opts.machine)}.`,
     '',
@@ -154,6 +202,7 @@ export function markdownReport(opts: { machine: Machine; command: string; settin
     '',
     cpuTable(opts.results),
     '',
+    ...(opts.results.some((r) => r.flash) ? ['Flash sale:', '', flashTable(opts.results), ''] : []),
     'Scenarios:',
     '',
     ...opts.results.map((r) => `- \`${r.name}\` (${r.target}, ${r.mode}, expects ${r.expect}): ${r.title}.${r.notes.length ? ` ${r.notes.join(' ')}` : ''}`),

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { convertV4MiniflareOptions, Log, LogLevel, Miniflare, type V4MiniflareOptions } from 'miniflare';
+import { convertV4MiniflareOptions, Log, LogLevel, Miniflare, type V4MiniflareOptions, type V4WorkerOptions } from 'miniflare';
 
 const require = createRequire(import.meta.url);
 
@@ -44,16 +44,12 @@ export function workerdVersion(): string {
   return packageVersion('workerd', miniflareDir);
 }
 
-/**
- * Bundles the Worker exactly as a deploy would (top-level environment), with
- * wrangler's telemetry off. Returns the entry module's path.
- */
-export async function buildWorker(): Promise<string> {
+/** Runs wrangler (telemetry off) from the repository root; resolves with its exit code and output. */
+async function wrangler(args: string[]): Promise<{ code: number; output: string }> {
   const wranglerBin = resolve(dirname(require.resolve('wrangler/package.json')), 'bin/wrangler.js');
-  const args = [wranglerBin, 'deploy', '--dry-run', '--outdir', BUILD_DIR, '--env', ''];
   let output = '';
   const code = await new Promise<number>((resolvePromise) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, [wranglerBin, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
@@ -63,8 +59,42 @@ export async function buildWorker(): Promise<string> {
     child.on('exit', (c) => resolvePromise(c ?? 1));
     child.on('error', () => resolvePromise(127));
   });
+  return { code, output };
+}
+
+/**
+ * Bundles the Worker exactly as a deploy would (top-level environment), with
+ * wrangler's telemetry off. Returns the entry module's path.
+ */
+export async function buildWorker(): Promise<string> {
+  const { code, output } = await wrangler(['deploy', '--dry-run', '--outdir', BUILD_DIR, '--env', '']);
   const entry = resolve(BUILD_DIR, 'index.js');
   if (code !== 0 || !existsSync(entry)) throw new Error(`wrangler deploy --dry-run failed (exit ${code}):\n${output}`);
+  return entry;
+}
+
+/** Where the flash-sale Worker's bundle goes. */
+export const FLASH_BUILD_DIR = resolve(BUILD_DIR, 'flash');
+
+/**
+ * Bundles bench/flash-worker.js the same way (bench/flash.wrangler.toml, the
+ * root wrangler.toml's compatibility date). It imports only the inventory
+ * modules and the database client, so it builds whatever else the store has
+ * in flight. Returns the entry module's path.
+ */
+export async function buildFlashWorker(): Promise<string> {
+  const { code, output } = await wrangler([
+    'deploy',
+    '--dry-run',
+    '--config',
+    resolve(ROOT, 'bench/flash.wrangler.toml'),
+    '--outdir',
+    FLASH_BUILD_DIR,
+    '--compatibility-date',
+    compatibilityDate(),
+  ]);
+  const entry = resolve(FLASH_BUILD_DIR, 'flash-worker.js');
+  if (code !== 0 || !existsSync(entry)) throw new Error(`wrangler deploy --dry-run (bench/flash.wrangler.toml) failed (exit ${code}):\n${output}`);
   return entry;
 }
 
@@ -146,6 +176,39 @@ export interface PasarBindings {
   SIGNING_SECRET: string;
 }
 
+/** The store Worker's options in an instance (its INVENTORY binding may name another Worker's class). */
+function pasarWorker(opts: {
+  scriptPath: string;
+  cacheAPI: boolean;
+  bindings: PasarBindings;
+  adminToken?: string;
+  inventoryScript?: string;
+}): V4WorkerOptions {
+  return {
+    name: 'pasar',
+    modules: true,
+    scriptPath: opts.scriptPath,
+    compatibilityDate: compatibilityDate(),
+    cacheAPI: opts.cacheAPI,
+    durableObjects: {
+      INVENTORY: { className: 'InventoryShard', useSQLite: true, ...(opts.inventoryScript ? { scriptName: opts.inventoryScript } : {}) },
+      CHECKOUT: { className: 'Checkout', useSQLite: true },
+    },
+    kvNamespaces: ['CATALOG'],
+    r2Buckets: ['MEDIA'],
+    queueProducers: { ORDER_EVENTS: { queueName: 'pasar-order-events-bench' } },
+    bindings: {
+      ...opts.bindings,
+      ENVIRONMENT: 'development',
+      DEFAULT_REGION: 'sg',
+      // Load tests must not be throttled by the store's own limits.
+      RATE_LIMITS: 'off',
+      ADMIN_BOOTSTRAP_TOKEN: opts.adminToken ?? '',
+      DATABASE_REPLICA_URLS: '',
+    },
+  };
+}
+
 /**
  * Starts the store's bundled Worker. `cacheAPI: false` turns the Cache API
  * into a no-op (match() always misses, put() stores nothing), so every read
@@ -153,34 +216,45 @@ export interface PasarBindings {
  */
 export async function startPasar(opts: { name: string; scriptPath: string; cacheAPI: boolean; bindings: PasarBindings }): Promise<RunningWorker> {
   const logs = new WorkerLogs();
-  return start(
-    opts.name,
-    {
-      ...sharedOptions(logs),
-      name: 'pasar',
-      modules: true,
-      scriptPath: opts.scriptPath,
-      compatibilityDate: compatibilityDate(),
-      cacheAPI: opts.cacheAPI,
-      durableObjects: {
-        INVENTORY: { className: 'InventoryShard', useSQLite: true },
-        CHECKOUT: { className: 'Checkout', useSQLite: true },
-      },
-      kvNamespaces: ['CATALOG'],
-      r2Buckets: ['MEDIA'],
-      queueProducers: { ORDER_EVENTS: { queueName: 'pasar-order-events-bench' } },
-      bindings: {
-        ...opts.bindings,
-        ENVIRONMENT: 'development',
-        DEFAULT_REGION: 'sg',
-        // Load tests must not be throttled by the store's own limits.
-        RATE_LIMITS: 'off',
-        ADMIN_BOOTSTRAP_TOKEN: '',
-        DATABASE_REPLICA_URLS: '',
-      },
+  return start(opts.name, { ...sharedOptions(logs), ...pasarWorker(opts) }, logs);
+}
+
+/**
+ * Starts the flash-sale instance: one workerd with two Workers,
+ *   - `flash` (bench/flash-worker.js, served on the instance's port): owns the
+ *     `InventoryShard` class (the real one, re-exported) and reserves with the
+ *     real `reserveAcross`;
+ *   - `pasar`, the store, whose INVENTORY binding names flash's class, so its
+ *     admin API (reached through flash's service binding `STORE`, with a
+ *     random bootstrap token) sets stock and sharding on the very objects the
+ *     reservations hit.
+ * The objects run in flash's isolate, as the ceiling's object runs in the
+ * ceiling Worker's, so a reservation's object calls compare with `ceiling-do`.
+ */
+export async function startFlash(opts: {
+  flashScriptPath: string;
+  storeScriptPath: string;
+  bindings: PasarBindings;
+  adminToken: string;
+}): Promise<RunningWorker> {
+  const logs = new WorkerLogs();
+  const flash: V4WorkerOptions = {
+    name: 'flash',
+    modules: true,
+    scriptPath: opts.flashScriptPath,
+    compatibilityDate: compatibilityDate(),
+    durableObjects: { INVENTORY: { className: 'InventoryShard', useSQLite: true } },
+    serviceBindings: { STORE: 'pasar' },
+    bindings: {
+      DATABASE_URL: opts.bindings.DATABASE_URL,
+      NEON_WS_PROXY: opts.bindings.NEON_WS_PROXY,
+      DATABASE_REPLICA_URLS: '',
+      UPSTASH_REDIS_REST_URL: opts.bindings.UPSTASH_REDIS_REST_URL,
+      UPSTASH_REDIS_REST_TOKEN: opts.bindings.UPSTASH_REDIS_REST_TOKEN,
     },
-    logs,
-  );
+  };
+  const store = pasarWorker({ scriptPath: opts.storeScriptPath, cacheAPI: false, bindings: opts.bindings, adminToken: opts.adminToken, inventoryScript: 'flash' });
+  return start('flash', { ...sharedOptions(logs), workers: [flash, store] }, logs);
 }
 
 /** Starts bench/ceiling-worker.js with a SQLite-backed Durable Object `CEILING`, KV `KV` and the Cache API. */

@@ -12,14 +12,17 @@
  */
 import { REGION_CODES } from '../../db/regions';
 import { buildSeed } from '../../db/seed';
+import type { FlashSpec } from './flash';
 
-/** One request: a path and the `x-region` header ('' for none). */
+/** One request: a path and the `x-region` header ('' for none); GET unless `method` says otherwise. */
 export interface RequestLine {
   path: string;
   region: string;
+  method?: 'GET' | 'POST';
 }
 
-export type Target = 'ceiling' | 'edge' | 'nocache';
+/** `flash`: bench/flash-worker.js with the store beside it (see ./flash.ts). */
+export type Target = 'ceiling' | 'edge' | 'nocache' | 'flash';
 
 export interface Scenario {
   name: string;
@@ -44,6 +47,12 @@ export interface Scenario {
    * own, and the server's max_connections (100 by default) is shared.
    */
   origin?: boolean;
+  /** No warm-up run (a sale starts cold, and a warm-up would sell its stock). */
+  noWarmup?: boolean;
+  /** The measured run lasts at least this long, whatever BENCH_DURATION says. */
+  minDurationSeconds?: number;
+  /** A flash-sale scenario: set up through the admin API before, checked after (./flash.ts). 409 is an outcome there, not an error. */
+  flash?: FlashSpec;
 }
 
 /** Everything the lists are made from. */

@@ -182,9 +182,10 @@ export type Reservation =
   | { ok: false; reason: 'out_of_stock'; shortages: { variantId: string; requested: number }[] };
 
 /**
- * Reserves every line or none. Lines are grouped by home shard and reserved
- * there in one call per shard; a line its home shard cannot fill moves to the
- * variant's sibling shards, then to the regions it may borrow from. If any
+ * Reserves every line or none. Lines are grouped by first shard (the home
+ * shard, or for a hot variant one of its K shards picked by the hold id) and
+ * reserved there in one call per shard; a line its first shard cannot fill
+ * moves to the variant's other shards, then to the regions it may borrow from. If any
  * line still cannot be held, every part already held is released.
  *
  * Part ids derive from the hold id and the attempt (shard, line), and the
@@ -232,25 +233,32 @@ export async function reserveAcross(
     return result.ok;
   };
 
-  // 1. One call per home shard for all its lines.
-  const byHome = new Map<number, ReserveLine[]>();
+  // 1. One call per first shard for all its lines. A hot variant's first
+  // shard is picked by the hold id among its K shards, so a sale's buyers
+  // spread over all of them (and a retried hold picks the same one).
+  const firstShard = new Map<string, number>();
+  const byFirst = new Map<number, ReserveLine[]>();
   for (const line of lines) {
-    const home = shardsOf(line.variantId, configs.get(line.variantId)!.shards)[0]!;
-    byHome.set(home, [...(byHome.get(home) ?? []), line]);
+    const own = shardsOf(line.variantId, configs.get(line.variantId)!.shards);
+    const first = own[stableHash(`${holdId}:${line.variantId}`) % own.length]!;
+    firstShard.set(line.variantId, first);
+    byFirst.set(first, [...(byFirst.get(first) ?? []), line]);
   }
-  const pending: ReserveLine[] = [];
-  for (const [shard, group] of [...byHome].sort((a, b) => a[0] - b[0])) {
-    if (!(await attempt(region, shard, `${holdId}:${region}:${shard}`, group))) pending.push(...group);
+  const pending: { line: ReserveLine; alone: boolean }[] = [];
+  for (const [shard, group] of [...byFirst].sort((a, b) => a[0] - b[0])) {
+    if (!(await attempt(region, shard, `${holdId}:${region}:${shard}`, group))) pending.push(...group.map((line) => ({ line, alone: group.length === 1 })));
   }
 
-  // 2. Lines of a group that failed: one line at a time, home shard first
-  // (the group may have failed for another line), then siblings, then lenders.
+  // 2. Lines of a group that failed, one at a time: the variant's other
+  // shards in order after its first (and the first again if the group failed
+  // for another line), then the regions it may borrow from.
   const shortages: { variantId: string; requested: number }[] = [];
-  for (const line of pending) {
+  for (const { line, alone } of pending) {
     const cfg = configs.get(line.variantId)!;
-    const candidates: [RegionCode, number][] = [
-      ...shardsOf(line.variantId, cfg.shards).map((s): [RegionCode, number] => [region, s]),
-    ];
+    const own = shardsOf(line.variantId, cfg.shards);
+    const start = own.indexOf(firstShard.get(line.variantId)!);
+    const rotated = [...own.slice(start), ...own.slice(0, start)].slice(alone ? 1 : 0);
+    const candidates: [RegionCode, number][] = rotated.map((s): [RegionCode, number] => [region, s]);
     for (const lender of cfg.borrowFrom) {
       const lenderCfg = (await loadStockConfig(db, lender, [line.variantId])).get(line.variantId)!;
       candidates.push(...shardsOf(line.variantId, lenderCfg.shards).map((s): [RegionCode, number] => [lender, s]));
