@@ -65,6 +65,7 @@ import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REGIONS } from '../db/regions';
 import { signPayload } from '../workers/payments/signature';
+import { readBody } from './http-body';
 
 /** Header the simulator signs its webhooks in. */
 export const SIGNATURE_HEADER = 'x-pasar-signature';
@@ -247,36 +248,10 @@ function isSimToken(token: string): token is SimToken {
   return (SIM_TOKENS as readonly string[]).includes(token);
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    const tooLarge = () => new HttpError(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        failed = true;
-        chunks.length = 0;
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', (err) => {
-      failed = true;
-      reject(err);
-    });
-  });
+
+/** A request body of at most MAX_BODY_BYTES; larger is 413 `payload_too_large`. */
+function readSimBody(req: IncomingMessage): Promise<Buffer> {
+  return readBody(req, MAX_BODY_BYTES, () => new HttpError(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`));
 }
 
 function parseJsonBody(body: Buffer): unknown {
@@ -689,7 +664,7 @@ export async function startPaymentSim(opts: PaymentSimOptions): Promise<PaymentS
       if (key === undefined) {
         throw new HttpError(400, 'invalid_idempotency_key', 'the Idempotency-Key header is required');
       }
-      const body = parseAuthorizeRequest(await readBody(req));
+      const body = parseAuthorizeRequest(await readSimBody(req));
       const token = body.token;
       if (!isSimToken(token)) {
         throw new HttpError(400, 'invalid_token', `unknown card token; use one of ${SIM_TOKENS.join(', ')}`);
@@ -711,7 +686,7 @@ export async function startPaymentSim(opts: PaymentSimOptions): Promise<PaymentS
     if (op) {
       allow(method, ['POST'], res);
       const key = idempotencyKeyOf(req);
-      checkEmptyBody(await readBody(req));
+      checkEmptyBody(await readSimBody(req));
       const id = segment(op[1]!);
       const operation = op[2] as Operation;
       // Unknown ids are not stored under the key: the id might exist later.

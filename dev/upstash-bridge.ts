@@ -32,6 +32,7 @@ import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, Redis, ReplyError } from 'ioredis';
 import type { Pipeline } from 'ioredis';
+import { readBody } from './http-body';
 
 /** Options for {@link startUpstashBridge}. */
 export interface UpstashBridgeOptions {
@@ -193,36 +194,6 @@ function presentedToken(req: IncomingMessage, url: URL): string | undefined {
   return url.searchParams.get('_token') ?? undefined;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpError(413, `ERR request body exceeds ${limit} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        chunks.length = 0;
-        reject(new HttpError(413, `ERR request body exceeds ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', (err) => {
-      failed = true;
-      reject(err);
-    });
-  });
-}
 
 function parseJson(body: Buffer): unknown {
   try {
@@ -418,7 +389,7 @@ export async function startUpstashBridge(opts: UpstashBridgeOptions): Promise<Up
     }
     const encoding = req.headers['upstash-encoding'];
     const base64 = typeof encoding === 'string' && encoding.toLowerCase() === 'base64';
-    const body = await readBody(req, maxBodyBytes);
+    const body = await readBody(req, maxBodyBytes, () => new HttpError(413, `ERR request body exceeds ${maxBodyBytes} bytes`));
 
     const path = url.pathname.replace(/\/+$/, '');
     if (path === '' || path === '/pipeline' || path === '/multi-exec') {
