@@ -370,7 +370,12 @@ export class Checkout extends DurableObject<Env> {
   private async capture(row: Row): Promise<void> {
     const outcome = await paymentProvider(this.env).capture(row.authorization_id!, `${row.id}:capture`);
     if (outcome.kind === 'retry') throw new Retry(outcome.detail);
-    if (outcome.kind === 'failed') throw new Retry(`capture refused: ${outcome.detail}`);
+    if (outcome.kind === 'failed') {
+      // The provider will not capture (the authorisation was voided or has
+      // lapsed): retrying cannot help. The order was written but is unpaid.
+      await this.cancelUnpaidOrder(row, outcome.detail);
+      return;
+    }
     const db = createDatabase(this.env);
     try {
       await db.primary
@@ -429,6 +434,24 @@ export class Checkout extends DurableObject<Env> {
     const parts = JSON.parse(row.parts_json!) as HoldPart[];
     await releaseParts(this.env, parts).catch(() => {});
     this.finish(row.id, reason);
+  }
+
+  /** Ends a checkout whose order was written but whose payment cannot be captured. */
+  private async cancelUnpaidOrder(row: Row, detail: string): Promise<void> {
+    const db = createDatabase(this.env);
+    try {
+      await db.primary.transaction(async (tx) => {
+        await tx.update(orders).set({ status: 'cancelled', updatedAt: new Date() }).where(eq(orders.id, row.order_id!));
+        await tx.update(payments).set({ status: 'failed', updatedAt: new Date() }).where(and(eq(payments.checkoutId, row.id), eq(payments.status, 'authorized')));
+        await tx.insert(orderEvents).values({ id: newId('oev'), orderId: row.order_id!, type: 'order.cancelled', payload: { reason: 'payment_failed', detail: detail.slice(0, 300) } });
+      });
+    } catch (err) {
+      throw new Retry(`order cancel failed: ${err}`);
+    } finally {
+      await db.close();
+    }
+    await releaseParts(this.env, JSON.parse(row.parts_json!) as HoldPart[]).catch(() => {});
+    this.finish(row.id, 'payment_failed');
   }
 
   /** Compensates whatever was done and ends in `failed`. */

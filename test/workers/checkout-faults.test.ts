@@ -5,7 +5,7 @@
  * database is down), through the control server of test/global-setup.ts.
  */
 import { env } from 'cloudflare:workers';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { randomToken } from '../../workers/lib/ids';
 import { regionLevels } from '../../workers/inventory/shards';
 import { call, cartWith, checkoutBody, ordersFor, settle, simAuthorizations, startCheckout, stockedVariant } from './shop';
@@ -46,5 +46,38 @@ describe('Postgres down between the charge and the order write', () => {
     expect(after).toHaveLength(1);
     expect(after[0].status).toBe('captured');
     expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 5, sold: 1, held: 0 });
+  }, 90_000);
+});
+
+describe('the authorisation is voided before capture', () => {
+  it('cancels the unpaid order, releases the stock and ends failed, without retrying forever', async () => {
+    const { variantId } = await stockedVariant(3, 800);
+    const cartId = await cartWith(variantId, 1);
+    const { checkoutId } = await (await startCheckout(checkoutBody(cartId, 'tok_slow'), `key-${randomToken()}`)).json<any>();
+    for (let i = 0; i < 200; i++) {
+      if ((await (await call(`/api/checkout/${checkoutId}`)).json<any>()).status === 'reserved') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // Hold the order write back while the authorisation goes away at the provider.
+    await control('pause');
+    let auths: any[] = [];
+    for (let i = 0; i < 100 && auths.length === 0; i++) {
+      auths = (await simAuthorizations(checkoutId)).filter((a) => a.status === 'authorized');
+      if (!auths.length) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(auths).toHaveLength(1);
+    const voided = await fetch(`${inject('paymentApiUrl')}/v1/authorizations/${auths[0].id}/void`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${inject('paymentApiKey')}`, 'content-type': 'application/json', 'idempotency-key': `test-${randomToken()}` },
+      body: '{}',
+    });
+    expect(voided.status).toBe(200);
+    await control('resume');
+
+    const done = await settle(checkoutId, 60_000);
+    expect(done).toMatchObject({ status: 'failed', reason: 'payment_failed' });
+    expect(await ordersFor(checkoutId)).toEqual([expect.objectContaining({ status: 'cancelled' })]);
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 3, available: 3, held: 0, sold: 0 });
+    expect((await simAuthorizations(checkoutId)).filter((a) => a.status === 'captured')).toHaveLength(0);
   }, 90_000);
 });
