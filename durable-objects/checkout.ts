@@ -343,7 +343,7 @@ export class Checkout extends DurableObject<Env> {
               id: newId('pay'),
               orderId: row.order_id!,
               checkoutId: row.id,
-              provider: 'sim',
+              provider: paymentProvider(this.env).name,
               providerRef: row.authorization_id,
               status: 'authorized',
               amount: row.total_amount!,

@@ -179,6 +179,44 @@ describe('POST /api/webhooks/payments/stripe with a Stripe-Signature from the he
   });
 });
 
+describe('Stripe events move the payment they are about, forward only', () => {
+  const withStripe = { ...env, STRIPE_WEBHOOK_SECRET: SECRET } as Env;
+  const send = async (type: string, object: Record<string, unknown>) => {
+    const body = JSON.stringify({ id: `evt_${randomToken()}`, object: 'event', type, created: Math.floor(Date.now() / 1000), data: { object } });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request('http://pasar.test/api/webhooks/payments/stripe', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': await helper.generateTestHeaderStringAsync({ payload: body, secret: SECRET }) },
+        body,
+      }),
+      withStripe,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(200);
+  };
+
+  it('captured on payment_intent.succeeded, refunded on charge.refunded, and a late cancel changes nothing', async () => {
+    const pi = `pi_${randomToken()}`;
+    const db = createDatabase(env);
+    const status = async () =>
+      (await db.primary.execute<{ status: string }>(sql`select status from payments where provider = 'stripe' and provider_ref = ${pi}`)).rows[0]!.status;
+    try {
+      await db.primary.execute(sql`insert into payments (id, checkout_id, provider, provider_ref, status, amount, currency)
+        values (${`pay_${randomToken()}`}, ${`chk_${randomToken()}`}, 'stripe', ${pi}, 'authorized', 1990, 'SGD')`);
+      await send('payment_intent.succeeded', { id: pi, object: 'payment_intent', status: 'succeeded' });
+      expect(await status()).toBe('captured');
+      await send('payment_intent.canceled', { id: pi, object: 'payment_intent', status: 'canceled' });
+      expect(await status()).toBe('captured');
+      await send('charge.refunded', { id: `ch_${randomToken()}`, object: 'charge', payment_intent: pi, refunded: true });
+      expect(await status()).toBe('refunded');
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe('paymentProvider(env)', () => {
   it('is the Stripe adapter when PAYMENT_PROVIDER is stripe, else the simulator', () => {
     expect(paymentProvider({ ...env, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_test_x' } as Env).name).toBe('stripe');

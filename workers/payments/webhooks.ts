@@ -5,7 +5,8 @@
  * missing one is 400 `invalid_signature` and changes nothing. Each event is
  * recorded once per (provider, event id) in the same transaction as its
  * effect, so a replayed or duplicated delivery changes nothing twice. Effects
- * only move a payment forward (authorized -> captured -> refunded,
+ * (simulator `payment.*`, Stripe `payment_intent.succeeded|canceled` and
+ * `charge.refunded`) only move a payment forward (authorized -> captured -> refunded,
  * authorized -> voided), so events arriving out of order cannot undo one
  * another.
  */
@@ -17,12 +18,33 @@ import { newId } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
 import { verifySignature } from './signature';
 
-/** Which payment statuses an event may move a payment from, and to. */
-const TRANSITIONS: Record<string, { from: ('authorized' | 'captured')[]; to: 'captured' | 'voided' | 'refunded' }> = {
-  'payment.captured': { from: ['authorized'], to: 'captured' },
-  'payment.voided': { from: ['authorized'], to: 'voided' },
-  'payment.refunded': { from: ['authorized', 'captured'], to: 'refunded' },
+type Move = { from: ('authorized' | 'captured')[]; to: 'captured' | 'voided' | 'refunded' };
+
+/** Which payment statuses an event may move a payment from, and to, per provider and event type. */
+const TRANSITIONS: Record<'sim' | 'stripe', Record<string, Move>> = {
+  sim: {
+    'payment.captured': { from: ['authorized'], to: 'captured' },
+    'payment.voided': { from: ['authorized'], to: 'voided' },
+    'payment.refunded': { from: ['authorized', 'captured'], to: 'refunded' },
+  },
+  stripe: {
+    'payment_intent.succeeded': { from: ['authorized'], to: 'captured' },
+    'payment_intent.canceled': { from: ['authorized'], to: 'voided' },
+    'charge.refunded': { from: ['authorized', 'captured'], to: 'refunded' },
+  },
 };
+
+/**
+ * The provider's reference of the payment an event is about: the simulator's
+ * authorisation id, or Stripe's PaymentIntent id (the object itself for
+ * `payment_intent.*`, its `payment_intent` field for `charge.*`).
+ */
+function paymentRef(provider: 'sim' | 'stripe', data: Record<string, unknown> | undefined): string | undefined {
+  if (provider === 'sim') return typeof data?.authorizationId === 'string' ? data.authorizationId : undefined;
+  const object = data?.object as { object?: string; id?: unknown; payment_intent?: unknown } | undefined;
+  if (object?.object === 'payment_intent' && typeof object.id === 'string') return object.id;
+  return typeof object?.payment_intent === 'string' ? object.payment_intent : undefined;
+}
 
 const EventSchema = z.object({
   id: z.string().min(1).max(200),
@@ -66,9 +88,9 @@ export const webhookRoutes = createRouter().openapi(
         .onConflictDoNothing()
         .returning({ id: webhookEvents.id });
       if (recorded.length === 0) return true;
-      const move = TRANSITIONS[parsed.type];
-      const ref = parsed.data?.authorizationId;
-      if (move && typeof ref === 'string') {
+      const move = TRANSITIONS[provider][parsed.type];
+      const ref = paymentRef(provider, parsed.data);
+      if (move && ref) {
         await tx
           .update(payments)
           .set({ status: move.to, updatedAt: new Date() })
