@@ -12,7 +12,13 @@ import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 /** A project of tests that run inside workerd with the Worker's real bindings. */
-function workersProject(name: string, include: string[], groupOrder: number, fileParallelism = true): TestProjectInlineConfiguration {
+function workersProject(
+  name: string,
+  include: string[],
+  groupOrder: number,
+  fileParallelism = true,
+  extraBindings: Record<string, string> = {},
+): TestProjectInlineConfiguration {
   return {
     extends: true,
     plugins: [
@@ -32,6 +38,7 @@ function workersProject(name: string, include: string[], groupOrder: number, fil
             PAYMENT_API_URL: inject('paymentApiUrl'),
             PAYMENT_API_KEY: inject('paymentApiKey'),
             PAYMENT_WEBHOOK_SECRET: inject('paymentWebhookSecret'),
+            ...extraBindings,
           },
         },
       })),
@@ -68,7 +75,9 @@ export default defineConfig({
       // paused mid-checkout) run alone, one file at a time: they load the
       // machine and take shared dependencies down. `npm test` runs this
       // project in a second vitest run, after the other two.
-      workersProject('e2e', ['test/workers/**/*.test.ts'], 1, false),
+      // Provider calls time out after 0.8 s here, while the simulator's
+      // tok_slow answers after 1.5 s: a payment past its deadline.
+      workersProject('e2e', ['test/workers/**/*.test.ts'], 1, false, { PAYMENT_TIMEOUT_MS: '800' }),
     ],
   },
 });

@@ -9,6 +9,8 @@ interface __BaseEnv_Env {
   NEON_WS_PROXY?: string;
   /** Accepted as an `owner` admin token when set (first deploy, local use). */
   ADMIN_BOOTSTRAP_TOKEN?: string;
+  /** Milliseconds one payment provider call may take before it is retried (default 15,000). */
+  PAYMENT_TIMEOUT_MS?: string;
   /** Signing secret of Stripe webhooks, when Stripe sends events to this store. */
   STRIPE_WEBHOOK_SECRET?: string;
   /** Which payment provider the checkout saga uses: `stripe`, or unset for the `PAYMENT_API_URL` one (the simulator locally). */

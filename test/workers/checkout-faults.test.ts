@@ -81,3 +81,24 @@ describe('the authorisation is voided before capture', () => {
     expect((await simAuthorizations(checkoutId)).filter((a) => a.status === 'captured')).toHaveLength(0);
   }, 90_000);
 });
+
+describe('a provider slower than the call deadline', () => {
+  it('ends confirmed with one charge, or failed with none: never both, never charged without an order', async () => {
+    // In this project provider calls time out after 0.8 s; tok_slow answers after 1.5 s.
+    const { variantId } = await stockedVariant(2, 700);
+    const { checkoutId } = await (await startCheckout(checkoutBody(await cartWith(variantId, 1), 'tok_slow'), `key-${randomToken()}`)).json<any>();
+    const done = await settle(checkoutId, 90_000);
+    const orders = await ordersFor(checkoutId);
+    const captured = (await simAuthorizations(checkoutId)).filter((a) => a.status === 'captured');
+    if (done.status === 'confirmed') {
+      expect(orders).toEqual([expect.objectContaining({ status: 'confirmed' })]);
+      expect(captured).toHaveLength(1);
+      expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ sold: 1, held: 0 });
+    } else {
+      expect(done.status).toBe('failed');
+      expect(orders.filter((o) => o.status === 'confirmed')).toHaveLength(0);
+      expect(captured).toHaveLength(0);
+      expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ sold: 0, held: 0 });
+    }
+  }, 120_000);
+});

@@ -33,7 +33,7 @@ export interface PaymentProvider {
 }
 
 /** How long one provider call may take before it counts as a timeout (retried). */
-const CALL_TIMEOUT_MS = 15_000;
+const DEFAULT_CALL_TIMEOUT_MS = 15_000;
 
 /**
  * The bindings {@link paymentProvider} reads. `Env` satisfies it; spelling it
@@ -47,28 +47,42 @@ export interface PaymentEnv {
   PAYMENT_API_KEY?: string;
   STRIPE_SECRET_KEY?: string;
   STRIPE_API_BASE?: string;
+  /** How long one provider call may take before it counts as timed out and is retried (default 15 s). */
+  PAYMENT_TIMEOUT_MS?: string;
 }
 
 /** The provider configured for this environment. */
 export function paymentProvider(env: PaymentEnv): PaymentProvider {
+  const timeoutMs = Number(env.PAYMENT_TIMEOUT_MS) > 0 ? Number(env.PAYMENT_TIMEOUT_MS) : DEFAULT_CALL_TIMEOUT_MS;
   if (env.PAYMENT_PROVIDER === 'stripe') {
-    return stripeProvider({ secretKey: env.STRIPE_SECRET_KEY ?? '', apiBase: env.STRIPE_API_BASE || undefined });
+    return stripeProvider({ secretKey: env.STRIPE_SECRET_KEY ?? '', apiBase: env.STRIPE_API_BASE || undefined, timeoutMs });
   }
   const url = env.PAYMENT_API_URL;
   const key = env.PAYMENT_API_KEY;
   if (!url || !key) throw new Error('PAYMENT_API_URL and PAYMENT_API_KEY must be set');
-  return httpProvider('sim', url.replace(/\/+$/, ''), key);
+  return httpProvider('sim', url.replace(/\/+$/, ''), key, timeoutMs);
 }
 
-function httpProvider(name: string, base: string, apiKey: string): PaymentProvider {
+function httpProvider(name: string, base: string, apiKey: string, timeoutMs: number): PaymentProvider {
   const call = async (path: string, body: unknown, idempotencyKey: string) => {
     const res = await fetch(`${base}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
       body: JSON.stringify(body ?? {}),
-      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
-    const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    // Read the whole body under the same deadline. A body that cannot be read
+    // or parsed throws: the caller retries, since the outcome is unknown (a
+    // success whose body was cut off must never be taken for a decline).
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    if (text) {
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        if (res.ok) throw new Error(`provider answered ${res.status} with a body that is not JSON`);
+      }
+    }
     return { status: res.status, json };
   };
   const transient = (status: number) => status >= 500 || status === 429 || status === 408;
@@ -90,8 +104,10 @@ function httpProvider(name: string, base: string, apiKey: string): PaymentProvid
       try {
         const { status, json } = await call('/v1/authorizations', input, idempotencyKey);
         if (status === 201 || status === 200) {
-          if (json.status === 'authorized') return { kind: 'authorized', authorizationId: String(json.id) };
-          return { kind: 'declined', authorizationId: String(json.id), code: String(json.declineCode ?? json.status) };
+          if (json.status === 'authorized' && typeof json.id === 'string') return { kind: 'authorized', authorizationId: json.id };
+          if (json.status === 'declined') return { kind: 'declined', authorizationId: String(json.id), code: String(json.declineCode ?? 'declined') };
+          // Only an explicit answer counts; anything else is asked again.
+          return { kind: 'retry', detail: `provider answered ${status} without a known status` };
         }
         if (status === 402) return { kind: 'declined', authorizationId: json.id ? String(json.id) : undefined, code: String(json.declineCode ?? 'declined') } as AuthorizeOutcome;
         if (transient(status)) return { kind: 'retry', detail: `provider answered ${status}` };
