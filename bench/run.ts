@@ -18,17 +18,24 @@
  * bench/flash-worker.js, which reserves through the real inventory code, with
  * the store beside it for the admin API.
  *
+ * The checkout flash sale (`checkout-sale`, bench/scenarios/checkout.ts)
+ * drives the real checkout on the `edge` store instance, with the payment
+ * simulator (dev/payment-sim.ts) started here as its provider.
+ *
  * Settings (env): BENCH_DURATION (s, 10), BENCH_WARMUP (s, 3),
  * BENCH_CONNECTIONS (32), BENCH_ORIGIN_CONNECTIONS (16, for the origin-miss
  * scenarios), BENCH_THREADS (2), BENCH_TIMEOUT (s, 10),
  * BENCH_DATABASE_URL, BENCH_POSTGRES_URL, REDIS_URL; BENCH_FLASH_SHARDS (8),
- * BENCH_FLASH_STOCK (1,000,000), BENCH_FLASH_SALE_UNITS (1,000).
+ * BENCH_FLASH_STOCK (1,000,000), BENCH_FLASH_SALE_UNITS (1,000);
+ * BENCH_CHECKOUT_UNITS (200), BENCH_CHECKOUT_SHOPPERS (1,000),
+ * BENCH_CHECKOUT_CONCURRENCY (64).
  * Arguments: --only <scenario,...> (the ceiling always runs too, and
- * `ceiling-do` with any flash scenario), --list.
+ * `ceiling-do` with any flash scenario or `checkout-sale`), --list.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { startPaymentSim, type PaymentSim } from '../dev/payment-sim';
 import { Cleanup } from './lib/cleanup';
 import { startOrigin, type Origin } from './lib/origin';
 import { machineInfo, markdownReport, tierMix, type ScenarioResult } from './lib/report';
@@ -48,6 +55,7 @@ import {
 } from './lib/workers';
 import { ensureWrk, killRunningWrk, runWrk, wrkVersion, type WrkResult } from './lib/wrk';
 import { catalogScenarios, type RequestLine, type Scenario, type Target } from './scenarios/catalog';
+import { checkoutSettings, runCheckoutSale } from './scenarios/checkout';
 import { checkFlash, clearSoldOutFlag, flashScenarios, flashSettings, prepareFlash, restoreStockRow } from './scenarios/flash';
 
 const log = (message: string) => console.error(`[bench] ${message}`);
@@ -138,6 +146,8 @@ const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** di
 interface FlashContext {
   adminToken: string;
   ceilingDoRps: number | undefined;
+  /** The payment simulator (checkout-sale). */
+  sim?: PaymentSim;
 }
 
 async function runScenario(
@@ -149,6 +159,7 @@ async function runScenario(
   ceilingRps: number | undefined,
   flash?: FlashContext,
 ): Promise<ScenarioResult> {
+  if (scenario.checkout) return runCheckout(scenario, worker, settings, origin, redis, ceilingRps, flash);
   if (!scenario.flash) return (await measureScenario(scenario, worker, settings, origin, redis, ceilingRps)).result;
   if (!flash || !origin) throw new Error(`${scenario.name}: the flash instance and the origin are not running`);
   const spec = scenario.flash;
@@ -164,6 +175,97 @@ async function runScenario(
     await restoreStockRow(saved).catch((err: unknown) => log(`could not restore the stock row of ${spec.sku}: ${String(err)}`));
     if (spec.sale) await clearSoldOutFlag(origin.redisUrl, spec.region, spec.variantId).catch(() => {});
   }
+}
+
+/** `checkout-sale`: no wrk; the sale of ./scenarios/checkout.ts, as one ScenarioResult. */
+async function runCheckout(
+  scenario: Scenario,
+  worker: RunningWorker,
+  settings: Settings,
+  origin: Origin | undefined,
+  redis: RedisCommandCounter | undefined,
+  ceilingRps: number | undefined,
+  flash?: FlashContext,
+): Promise<ScenarioResult> {
+  if (!flash?.sim || !origin) throw new Error(`${scenario.name}: the payment simulator or the origin is not running`);
+  worker.logs.take();
+  let cpuA: CpuSnapshot | null = null;
+  let cpuB: CpuSnapshot | null = null;
+  let pgBefore: ReturnType<Origin['pgBridge']['stats']> | undefined;
+  let pgAfter: ReturnType<Origin['pgBridge']['stats']> | undefined;
+  let pgPeak = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  const redisBefore = redis ? await redis.total() : null;
+  let outcome;
+  try {
+    outcome = await runCheckoutSale({
+      worker,
+      adminToken: flash.adminToken,
+      sim: flash.sim,
+      databaseUrl: origin.databaseUrl,
+      settings: checkoutSettings(process.env),
+      ceilingRps,
+      ceilingDoRps: flash.ceilingDoRps,
+      log,
+      onWindow: (phase) => {
+        if (phase === 'start') {
+          cpuA = cpuSnapshot();
+          pgBefore = origin.pgBridge.stats();
+          sampler = setInterval(() => (pgPeak = Math.max(pgPeak, origin.pgBridge.openConnections())), 20);
+        } else {
+          cpuB = cpuSnapshot();
+          pgAfter = origin.pgBridge.stats();
+          clearInterval(sampler);
+        }
+      },
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+  const redisAfter = redis ? await redis.total() : null;
+  const workerLogs = worker.logs.take();
+  const notes: string[] = [];
+  const n = outcome.shoppers;
+  const per = (a: number | undefined | null, b: number | undefined | null) => (a === undefined || a === null || b === undefined || b === null ? null : round((b - a) / n));
+  notes.push(
+    `${n} carts made first in ${outcome.cartsSeconds} s; then ${n} checkouts POSTed, ${outcome.concurrency} in flight, answered in ${outcome.acceptSeconds} s; ` +
+      `all settled ${outcome.settleSeconds} s after the first POST (${outcome.polls} polls); req/s here is accepted checkouts/s; PG, Redis and CPU figures are per checkout over the whole sale (POSTs to settled).`,
+  );
+  const logged = workerLogs.counts;
+  if (logged.warn || logged.error) {
+    notes.push(`The Worker logged ${logged.warn ?? 0} warning(s) and ${logged.error ?? 0} error(s); first: ${workerLogs.samples[0]?.slice(0, 300) ?? '?'}`);
+  }
+  for (const c of outcome.checks) if (!c.ok) notes.push(`CHECK FAILED: ${c.name} (${c.detail}).`);
+  const nonAccepted = n - outcome.accepted;
+  return {
+    name: scenario.name,
+    title: scenario.title,
+    target: scenario.target,
+    mode: 'checkout',
+    expect: scenario.expect,
+    threads: 0,
+    connections: outcome.concurrency,
+    durationSeconds: outcome.acceptSeconds,
+    requests: n,
+    rps: outcome.acceptedPerSecond,
+    ratio: outcome.acceptedRatioToCeiling,
+    latencyMs: { mean: 0, p50: outcome.postLatencyMs.p50, p90: 0, p95: outcome.postLatencyMs.p95, p99: outcome.postLatencyMs.p99, max: outcome.postLatencyMs.max },
+    errors: { total: nonAccepted, non2xx3xx: nonAccepted, connect: 0, read: 0, write: 0, timeout: 0 },
+    status: outcome.postStatus,
+    tiers: {},
+    tierMix: '-',
+    pgQueriesPerRequest: per(pgBefore?.queries, pgAfter?.queries),
+    pgConnectionsPerRequest: per(pgBefore?.connections, pgAfter?.connections),
+    redisCommandsPerRequest: per(redisBefore, redisAfter),
+    pgPeakConnections: pgPeak,
+    cpu: coresUsed(cpuA, cpuB),
+    wraps: 0,
+    workerLogs: logged,
+    workerLogSamples: workerLogs.samples,
+    notes,
+    wrkOutput: '',
+    checkout: outcome,
+  };
 }
 
 async function measureScenario(
@@ -281,7 +383,17 @@ async function main(): Promise<void> {
   const catalog = catalogScenarios();
   // The flash-sale scenarios run after the catalog's, before the closing ceiling.
   const end = catalog.findIndex((s) => s.name === 'ceiling-end');
-  let scenarios = [...catalog.slice(0, end), ...flashScenarios(flashSettings(process.env)), ...catalog.slice(end)];
+  const sale = checkoutSettings(process.env);
+  const checkoutScenario: Scenario = {
+    name: 'checkout-sale',
+    title: `Checkout flash sale on the store: ${sale.shoppers.toLocaleString('en')} shoppers' checkouts POSTed at once (${sale.concurrency} in flight) for ${sale.units.toLocaleString('en')} units, followed until confirmed or failed`,
+    target: 'edge',
+    mode: 'random',
+    measure: [],
+    expect: '-',
+    checkout: true,
+  };
+  let scenarios = [...catalog.slice(0, end), ...flashScenarios(flashSettings(process.env)), checkoutScenario, ...catalog.slice(end)];
   if (settings.list) {
     for (const s of scenarios) console.log(`${s.name.padEnd(22)} ${s.title}`);
     return;
@@ -293,7 +405,7 @@ async function main(): Promise<void> {
     // The ceiling always runs: every ratio is against this run's ceiling; a
     // flash scenario's reservations are also read against an empty object call.
     const wanted = new Set(['ceiling', ...settings.only]);
-    if (scenarios.some((s) => s.flash && wanted.has(s.name))) wanted.add('ceiling-do');
+    if (scenarios.some((s) => (s.flash || s.checkout) && wanted.has(s.name))) wanted.add('ceiling-do');
     scenarios = scenarios.filter((s) => wanted.has(s.name));
   }
   const targets = new Set<Target>(scenarios.map((s) => s.target));
@@ -326,6 +438,17 @@ async function main(): Promise<void> {
       cleanup.add('Redis stats client', () => r.close());
     }
 
+    // The payment simulator (checkout-sale); its webhooks go to the `edge` store once it is up.
+    let sim: PaymentSim | undefined;
+    const paymentApiKey = `sk_bench_${randomBytes(12).toString('hex')}`;
+    const paymentWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
+    if (scenarios.some((s) => s.checkout)) {
+      const s = await startPaymentSim({ apiKey: paymentApiKey, webhookSecret: paymentWebhookSecret, log: () => {} });
+      sim = s;
+      cleanup.add('payment simulator', () => s.close());
+      log(`payment simulator on ${s.url}`);
+    }
+
     const workers = new Map<Target, RunningWorker>();
     const startWorker = async (target: Target) => {
       let w: RunningWorker;
@@ -336,18 +459,20 @@ async function main(): Promise<void> {
         UPSTASH_REDIS_REST_URL: o.upstash.url,
         UPSTASH_REDIS_REST_TOKEN: o.upstashToken,
         SIGNING_SECRET: randomBytes(32).toString('hex'),
+        ...(sim ? { PAYMENT_API_URL: sim.url, PAYMENT_API_KEY: paymentApiKey, PAYMENT_WEBHOOK_SECRET: paymentWebhookSecret } : {}),
       });
       if (target === 'ceiling') {
         w = await startCeiling();
       } else if (target === 'flash') {
         w = await startFlash({ flashScriptPath: flashScriptPath!, storeScriptPath: scriptPath, bindings: bindings(), adminToken });
       } else {
-        w = await startPasar({ name: target, scriptPath, cacheAPI: target === 'edge', bindings: bindings() });
+        w = await startPasar({ name: target, scriptPath, cacheAPI: target === 'edge', bindings: bindings(), adminToken });
       }
       cleanup.add(`workerd (${target})`, () => w.dispose());
       workers.set(target, w);
       await checkHealth(w, target === 'ceiling' ? '/ceiling' : target === 'flash' ? '/health' : '/api/health');
       log(`${target}: workerd on ${w.url}`);
+      if (target === 'edge' && sim) sim.setWebhookUrl(`${w.url}/api/webhooks/payments/sim`);
     };
     // Miniflare exits the process on SIGINT at once; take the signals back so teardown runs.
     onMiniflareCreated(() => cleanup.claimSignals());
@@ -378,10 +503,11 @@ async function main(): Promise<void> {
     for (const scenario of scenarios) {
       if (cleanup.stopping) break;
       const worker = workers.get(scenario.target)!;
-      log(
+      if (scenario.checkout) log(`${scenario.name}: ${scenario.title}`);
+      else log(
         `${scenario.name}: ${scenario.noWarmup ? 'no' : `${settings.warmupSeconds} s`} warm-up + ${Math.max(settings.durationSeconds, scenario.minDurationSeconds ?? 0)} s (${scenario.title})`,
       );
-      const r = await runScenario(scenario, worker, settings, origin, redis, ceilingRps, { adminToken, ceilingDoRps });
+      const r = await runScenario(scenario, worker, settings, origin, redis, ceilingRps, { adminToken, ceilingDoRps, sim });
       if (scenario.name === 'ceiling') {
         ceilingRps = r.rps;
         r.ratio = 1;
@@ -407,6 +533,16 @@ async function main(): Promise<void> {
         const failed = f.checks.filter((c) => !c.ok);
         log(`  checks: ${failed.length ? `${failed.length} FAILED` : `all ${f.checks.length} passed`}`);
       }
+      if (r.checkout) {
+        const c = r.checkout;
+        log(
+          `${scenario.name}: ${c.accepted}/${c.shoppers} accepted at ${c.acceptedPerSecond}/s (${c.acceptedRatioToCeiling ?? 'n/a'} of ceiling), all settled in ${c.settleSeconds} s, ` +
+            `${c.outcomes.confirmed ?? 0} confirmed at ${c.confirmedPerSecond}/s (${c.confirmedRatioToCeilingDo ?? 'n/a'} of ceiling-do), outcomes ${JSON.stringify(c.outcomes)}; ` +
+            `sold ${c.admin.sold}, held ${c.admin.held}, available ${c.admin.available}, oversold ${c.oversold}; PG orders ${c.orders.orders}; captured at sim ${c.captured}`,
+        );
+        const failed = c.checks.filter((x) => !x.ok);
+        log(`  checks: ${failed.length ? `${failed.length} FAILED` : `all ${c.checks.length} passed`}`);
+      }
       for (const n of r.notes) log(`  ${n}`);
     }
 
@@ -425,15 +561,16 @@ async function main(): Promise<void> {
 
     const day = machine.dateUtc.slice(0, 10);
     const onlyFlash = results.some((r) => r.flash) && results.every((r) => r.flash || r.target === 'ceiling');
-    const base = `${day}-${onlyFlash ? 'flash' : 'catalog'}${settings.only ? '-partial' : ''}`;
+    const onlyCheckout = results.some((r) => r.checkout) && results.every((r) => r.checkout || r.target === 'ceiling');
+    const base = `${day}-${onlyCheckout ? 'checkout' : onlyFlash ? 'flash' : 'catalog'}${settings.only ? '-partial' : ''}`;
     const dir = resolve(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(resolve(dir, `${base}.json`), JSON.stringify({ machine, command, settings: { ...settings, list: undefined }, results }, null, 2) + '\n');
     writeFileSync(resolve(dir, `${base}.md`), md);
     log(`wrote bench/results/${base}.json and .md (${Math.round((Date.now() - started) / 1000)} s in all)`);
-    const failedChecks = results.flatMap((r) => (r.flash?.checks ?? []).filter((c) => !c.ok).map((c) => `${r.name}: ${c.name} (${c.detail})`));
+    const failedChecks = results.flatMap((r) => [...(r.flash?.checks ?? []), ...(r.checkout?.checks ?? [])].filter((c) => !c.ok).map((c) => `${r.name}: ${c.name} (${c.detail})`));
     if (failedChecks.length) {
-      log(`flash-sale checks FAILED:\n  ${failedChecks.join('\n  ')}`);
+      log(`flash-sale / checkout-sale checks FAILED:\n  ${failedChecks.join('\n  ')}`);
       process.exitCode = 1;
     }
   } finally {

@@ -3,6 +3,7 @@
  * Markdown tables printed to stdout and written next to the JSON.
  */
 import { cpus, release, totalmem } from 'node:os';
+import type { CheckoutOutcome } from '../scenarios/checkout';
 import type { FlashOutcome } from '../scenarios/flash';
 
 export interface Machine {
@@ -70,6 +71,8 @@ export interface ScenarioResult {
   wrkOutput: string;
   /** Flash-sale scenarios: reservations, sold-out answers, the counts read back and the checks. */
   flash?: FlashOutcome;
+  /** `checkout-sale`: the checkout flash sale, its rates and its checks. */
+  checkout?: CheckoutOutcome;
 }
 
 const pct = (n: number, total: number) => (total ? `${((100 * n) / total).toFixed(n === total ? 0 : 1)}%` : '-');
@@ -187,6 +190,27 @@ export function flashTable(results: ScenarioResult[]): string {
   return lines.join('\n');
 }
 
+/** The checkout flash sale: rates against the ceilings, outcomes and the counts read back. */
+export function checkoutTable(results: ScenarioResult[]): string {
+  const head =
+    '| scenario | units | shoppers | in flight | accepted (202) | accepted/s | ratio to `ceiling` | POST p50 / p99 ms | time to settle all s | confirmed | confirmed/s | ratio to `ceiling-do` | out_of_stock | other | sold / held / available | oversold | PG orders | captured at sim | checks |';
+  const sep = '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|--:|--:|--:|---|';
+  const rows = results
+    .filter((r) => r.checkout)
+    .map((r) => {
+      const c = r.checkout!;
+      const other = Object.entries(c.outcomes).filter(([k]) => k !== 'confirmed' && k !== 'out_of_stock');
+      const failed = c.checks.filter((x) => !x.ok).length;
+      return (
+        `| \`${r.name}\` | ${c.units} | ${c.shoppers} | ${c.concurrency} | ${c.accepted} | ${c.acceptedPerSecond.toFixed(0)} | ${fmt(c.acceptedRatioToCeiling, 3)} | ` +
+        `${ms(c.postLatencyMs.p50)} / ${ms(c.postLatencyMs.p99)} | ${c.settleSeconds.toFixed(2)} | ${c.outcomes.confirmed ?? 0} | ${c.confirmedPerSecond.toFixed(1)} | ${fmt(c.confirmedRatioToCeilingDo, 3)} | ` +
+        `${c.outcomes.out_of_stock ?? 0} | ${other.length ? other.map(([k, n]) => `${k} ${n}`).join(', ') : '-'} | ${c.admin.sold} / ${c.admin.held} / ${c.admin.available} | ${c.oversold} | ${c.orders.orders} | ${c.captured} | ` +
+        `${failed ? `${failed} FAILED` : `all ${c.checks.length} passed`} |`
+      );
+    });
+  return [head, sep, ...rows].join('\n');
+}
+
 /** The whole Markdown report. */
 export function markdownReport(opts: { machine: Machine; command: string; settings: string; results: ScenarioResult[] }): string {
   const lines = [
@@ -203,6 +227,7 @@ export function markdownReport(opts: { machine: Machine; command: string; settin
     cpuTable(opts.results),
     '',
     ...(opts.results.some((r) => r.flash) ? ['Flash sale:', '', flashTable(opts.results), ''] : []),
+    ...(opts.results.some((r) => r.checkout) ? ['Checkout flash sale:', '', checkoutTable(opts.results), ''] : []),
     'Scenarios:',
     '',
     ...opts.results.map((r) => `- \`${r.name}\` (${r.target}, ${r.mode}, expects ${r.expect}): ${r.title}.${r.notes.length ? ` ${r.notes.join(' ')}` : ''}`),

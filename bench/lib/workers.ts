@@ -174,6 +174,10 @@ export interface PasarBindings {
   UPSTASH_REDIS_REST_URL: string;
   UPSTASH_REDIS_REST_TOKEN: string;
   SIGNING_SECRET: string;
+  /** The payment simulator the bench starts (checkout-sale). */
+  PAYMENT_API_URL?: string;
+  PAYMENT_API_KEY?: string;
+  PAYMENT_WEBHOOK_SECRET?: string;
 }
 
 /** The store Worker's options in an instance (its INVENTORY binding may name another Worker's class). */
@@ -214,7 +218,7 @@ function pasarWorker(opts: {
  * into a no-op (match() always misses, put() stores nothing), so every read
  * reaches the store tier (KV/Redis) or the origin.
  */
-export async function startPasar(opts: { name: string; scriptPath: string; cacheAPI: boolean; bindings: PasarBindings }): Promise<RunningWorker> {
+export async function startPasar(opts: { name: string; scriptPath: string; cacheAPI: boolean; bindings: PasarBindings; adminToken?: string }): Promise<RunningWorker> {
   const logs = new WorkerLogs();
   return start(opts.name, { ...sharedOptions(logs), ...pasarWorker(opts) }, logs);
 }

@@ -53,6 +53,8 @@ export interface Scenario {
   minDurationSeconds?: number;
   /** A flash-sale scenario: set up through the admin API before, checked after (./flash.ts). 409 is an outcome there, not an error. */
   flash?: FlashSpec;
+  /** `checkout-sale`: not a wrk run; the checkout flash sale of ./checkout.ts, on the store. */
+  checkout?: boolean;
 }
 
 /** Everything the lists are made from. */
