@@ -61,11 +61,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { REGIONS } from '../db/regions';
 import { signPayload } from '../workers/payments/signature';
 import { readBody } from './http-body';
+import { closeOnSignals, runIfMain } from './processes';
 
 /** Header the simulator signs its webhooks in. */
 export const SIGNATURE_HEADER = 'x-pasar-signature';
@@ -811,19 +810,7 @@ async function main(): Promise<void> {
   console.log(
     `Payment simulator on ${sim.url}; webhooks ${env.PAYMENT_WEBHOOK_URL ? `to ${env.PAYMENT_WEBHOOK_URL}` : 'off (PAYMENT_WEBHOOK_URL unset)'}`,
   );
-  const stop = () => {
-    sim.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals(sim.close);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolvePath(process.argv[1])).href) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

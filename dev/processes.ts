@@ -3,6 +3,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** A free TCP port on 127.0.0.1 (the OS picks; we release it straight away). */
 export async function freePort(): Promise<number> {
@@ -90,4 +92,29 @@ export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise
     });
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * Runs `main` when the module whose `import.meta.url` is given is the script
+ * Node was started with (`tsx dev/x.ts`), not when it is imported; a failure
+ * is printed and exits 1.
+ */
+export function runIfMain(importMetaUrl: string, main: () => Promise<void>): void {
+  if (!process.argv[1] || importMetaUrl !== pathToFileURL(resolvePath(process.argv[1])).href) return;
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
+
+/** Closes a service on Ctrl-C or SIGTERM, then exits (1 if closing failed). */
+export function closeOnSignals(close: () => Promise<void>): void {
+  const stop = () => {
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }

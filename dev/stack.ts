@@ -16,13 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runMigrations } from '../db/migrate';
 import { seedDatabase } from '../db/seed';
 import { startPgWsBridge, type PgWsBridge } from './pg-ws-bridge';
 import { startPglite, useServer, type LocalPostgres } from './postgres';
-import { isListening, spawnRedis, stopProcess, waitForPort, type SpawnedRedis } from './processes';
+import { isListening, runIfMain, spawnRedis, stopProcess, waitForPort, type SpawnedRedis } from './processes';
 import { startPaymentSim } from './payment-sim';
 import { startUpstashBridge, type UpstashBridge } from './upstash-bridge';
 
@@ -220,4 +219,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) void main();
+runIfMain(import.meta.url, main);

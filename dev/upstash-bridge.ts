@@ -28,11 +28,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command, Redis, ReplyError } from 'ioredis';
 import type { Pipeline } from 'ioredis';
 import { readBody } from './http-body';
+import { closeOnSignals, runIfMain } from './processes';
 
 /** Options for {@link startUpstashBridge}. */
 export interface UpstashBridgeOptions {
@@ -469,19 +468,7 @@ async function main(): Promise<void> {
   }
   const bridge = await startUpstashBridge({ redisUrl, token, port });
   console.log(`Upstash REST bridge on ${bridge.url} -> ${redactUrl(redisUrl)}`);
-  const stop = () => {
-    bridge.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals(bridge.close);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolvePath(process.argv[1])).href) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

@@ -25,7 +25,7 @@ import { orderEvents, orderLines, orders, payments } from '../db/schema';
 import { clearCart, priceCart, readCart } from '../workers/carts/store';
 import { commitParts, releaseParts, reserveAcross, type HoldPart } from '../workers/inventory/shards';
 import { markSoldOut } from '../workers/inventory/soldout';
-import { hashToken } from '../workers/middleware/admin-auth';
+import { sha256Hex } from '../workers/lib/hash';
 import { newId, randomToken } from '../workers/lib/ids';
 import { paymentProvider } from '../workers/payments/provider';
 import { migrateSql } from './sql-migrations';
@@ -302,7 +302,7 @@ export class Checkout extends DurableObject<Env> {
     const lines = JSON.parse(row.lines_json!) as FrozenLine[];
     const db = createDatabase(this.env);
     try {
-      const tokenHash = await hashToken(row.order_token!);
+      const tokenHash = await sha256Hex(row.order_token!);
       await db.primary
         .transaction(async (tx) => {
           const inserted = await tx

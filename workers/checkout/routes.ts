@@ -11,6 +11,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { CheckoutRequest } from '../../durable-objects/checkout';
 import { ApiError, invalidRequest, notFound } from '../lib/errors';
+import { sha256Hex } from '../lib/hash';
 import { base32 } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
 
@@ -60,11 +61,6 @@ function canonical(value: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(value);
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The checkout id an idempotency key maps to: unguessable without the secret, the same every time. */

@@ -13,6 +13,7 @@ import type { Context } from 'hono';
 import { media, products } from '../../db/schema';
 import { afterResponse } from '../lib/context';
 import { ApiError, invalidRequest, notFound, unavailable } from '../lib/errors';
+import { sha256Hex } from '../lib/hash';
 import { newId } from '../lib/ids';
 import { createRouter, errorResponse, type FieldIssue } from '../lib/router';
 import { adminAuth } from '../middleware/admin-auth';
@@ -47,14 +48,10 @@ export function mediaUrl(key: string): string {
  * 128 bits of the digest keep accidental collisions out of reach while
  * keeping URLs short; the extension is the sniffed type's, so it cannot lie.
  */
-export function mediaKey(sha256Hex: string, type: ImageType): string {
-  return `${UPLOAD_KEY_PREFIX}${sha256Hex.slice(0, 32)}.${IMAGE_EXTENSIONS[type]}`;
+export function mediaKey(digestHex: string, type: ImageType): string {
+  return `${UPLOAD_KEY_PREFIX}${digestHex.slice(0, 32)}.${IMAGE_EXTENSIONS[type]}`;
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 // --- Schemas ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import type { MiddlewareHandler } from 'hono';
 import { apiTokens, type ApiTokenRole } from '../../db/schema';
 import { afterResponse } from '../lib/context';
 import { ApiError } from '../lib/errors';
+import { sha256Hex } from '../lib/hash';
 import type { AppEnv } from '../types';
 
 /** Who is calling the admin API. */
@@ -27,9 +28,8 @@ export interface AdminAuthOptions {
 const encoder = new TextEncoder();
 
 /** Hex SHA-256 of a token, the form `api_tokens.token_hash` stores. */
-export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(token));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+export function hashToken(token: string): Promise<string> {
+  return sha256Hex(token);
 }
 
 function constantTimeEquals(a: string, b: string): boolean {

@@ -11,7 +11,7 @@ import { orderLines, orders } from '../../db/schema';
 import { notFound } from '../lib/errors';
 import { MoneySchema } from '../lib/money';
 import { createRouter, errorResponse } from '../lib/router';
-import { hashToken } from '../middleware/admin-auth';
+import { sha256Hex } from '../lib/hash';
 
 const OrderSchema = z
   .object({
@@ -54,7 +54,7 @@ export const orderRoutes = createRouter().openapi(
     const db = c.var.services.db.primary;
     const [order] = await db.select().from(orders).where(eq(orders.id, orderId));
     if (!order) throw hidden();
-    const presented = new TextEncoder().encode(await hashToken(token));
+    const presented = new TextEncoder().encode(await sha256Hex(token));
     const expected = new TextEncoder().encode(order.accessTokenHash);
     if (presented.length !== expected.length || !crypto.subtle.timingSafeEqual(presented, expected)) throw hidden();
     const lines = await db.select().from(orderLines).where(eq(orderLines.orderId, orderId)).orderBy(asc(orderLines.sku));
