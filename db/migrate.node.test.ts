@@ -20,7 +20,7 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string): Pr
 }
 
 const expectedTables = [
-  'api_tokens', 'categories', 'media', 'order_events', 'order_lines', 'orders',
+  'admin_audit', 'api_tokens', 'categories', 'media', 'order_events', 'order_lines', 'orders',
   'payments', 'prices', 'products', 'regions', 'stock', 'users', 'variants', 'webhook_events',
 ];
 

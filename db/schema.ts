@@ -249,6 +249,9 @@ export const users = pgTable(
   (t) => [
     check('users_email_normalised', sql`${t.email} = lower(btrim(${t.email}))`),
     check('users_email_shape', sql`${t.email} like '%_@_%'`),
+    check('users_name_not_blank', sql`length(btrim(${t.name})) > 0`),
+    // Only a PHC-format argon2id hash may be stored: never a plain password.
+    check('users_password_hash_phc', sql`${t.passwordHash} like '$argon2id$%'`),
   ],
 );
 
@@ -263,11 +266,54 @@ export const apiTokens = pgTable(
     name: text('name').notNull(),
     tokenHash: text('token_hash').notNull().unique(),
     role: text('role', { enum: apiTokenRoles }).notNull(),
+    /** Who minted it: a token id, `bootstrap`, or `cli` (`npm run admin:token`). */
+    createdBy: text('created_by').notNull().default('cli'),
     createdAt: createdAt(),
+    /** Written at most once a minute per token, so a busy integration does not write on every call. */
     lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [check('api_tokens_role_valid', sql`${t.role} in ('owner', 'catalog', 'fulfillment', 'readonly')`)],
+  (t) => [
+    check('api_tokens_role_valid', sql`${t.role} in ('owner', 'catalog', 'fulfillment', 'readonly')`),
+    check('api_tokens_name_not_blank', sql`length(btrim(${t.name})) between 1 and 100`),
+    // A SHA-256 hex digest: the token itself is never stored.
+    check('api_tokens_hash_shape', sql`${t.tokenHash} ~ '^[0-9a-f]{64}$'`),
+  ],
+);
+
+export const adminAuditMethods = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/**
+ * Every admin write, accepted or refused: who (token and role), what
+ * (method, route, target, outcome) and when. Append-only: a trigger in the
+ * migration refuses UPDATE and DELETE, so a leaked token cannot erase its
+ * tracks through the application. `token_id` has no foreign key because the
+ * bootstrap token has no row.
+ */
+export const adminAudit = pgTable(
+  'admin_audit',
+  {
+    id: text('id').primaryKey(),
+    /** `api_tokens.id`, or `bootstrap` for ADMIN_BOOTSTRAP_TOKEN. */
+    tokenId: text('token_id').notNull(),
+    role: text('role', { enum: apiTokenRoles }).notNull(),
+    method: text('method', { enum: adminAuditMethods }).notNull(),
+    /** The route pattern, e.g. `/admin/api/products/:id`. */
+    route: text('route').notNull(),
+    /** The path as requested, e.g. `/admin/api/products/prd_...`. */
+    path: text('path').notNull(),
+    /** HTTP status answered: 2xx accepted, 4xx refused. */
+    status: smallint('status').notNull(),
+    requestId: text('request_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('admin_audit_created_idx').on(t.createdAt),
+    index('admin_audit_token_idx').on(t.tokenId, t.createdAt),
+    check('admin_audit_method_valid', sql`${t.method} in ('POST', 'PUT', 'PATCH', 'DELETE')`),
+    check('admin_audit_role_valid', sql`${t.role} in ('owner', 'catalog', 'fulfillment', 'readonly')`),
+    check('admin_audit_status_range', sql`${t.status} between 100 and 599`),
+  ],
 );
 
 export const orderStatus = ['confirmed', 'cancelled', 'fulfilled'] as const;
