@@ -38,6 +38,10 @@ function workersProject(
             PAYMENT_API_URL: inject('paymentApiUrl'),
             PAYMENT_API_KEY: inject('paymentApiKey'),
             PAYMENT_WEBHOOK_SECRET: inject('paymentWebhookSecret'),
+            // Test files share one client address and run in parallel: the
+            // rate-limit tests switch limits on for their own requests
+            // (workers/middleware/rate-limit.test.ts, workers/auth/*.test.ts).
+            RATE_LIMITS: 'off',
             ...extraBindings,
           },
         },

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Redis } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
+import { createHash } from 'node:crypto';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startUpstashBridge, type UpstashBridge } from './upstash-bridge';
 
@@ -195,6 +196,18 @@ describe('single commands through @upstash/redis', () => {
     const script = client().createScript<string>(`-- ${prefix}\nreturn ARGV[1]`);
     expect(await script.exec([], ['first'])).toBe('first');
     expect(await script.exec([], ['cached'])).toBe('cached');
+  });
+
+  it("runs scripts with Upstash's allow-key-locking flag, which Redis itself refuses, and caches them under the client's SHA", async () => {
+    const text = `#!lua flags=allow-key-locking\n-- ${prefix}\nreturn redis.call('INCR', KEYS[1])`;
+    await expect(direct.eval(text, 1, key('flagged'))).rejects.toThrow(/allow-key-locking/);
+    const redis = client();
+    const sha = createHash('sha1').update(text).digest('hex');
+    await expect(redis.evalsha(sha, [key('flagged')], [])).rejects.toThrow(/NOSCRIPT/);
+    expect(await redis.eval(text, [key('flagged')], [])).toBe(1);
+    expect(await redis.evalsha(sha, [key('flagged')], [])).toBe(2);
+    const mixed = `#!lua flags=no-writes,allow-key-locking\n-- ${prefix}\nreturn redis.call('GET', KEYS[1])`;
+    expect(await redis.eval(mixed, [key('flagged')], [])).toBe(2);
   });
 
   it('answers path-style commands with URL-decoded segments and query arguments', async () => {

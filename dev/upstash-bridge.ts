@@ -145,6 +145,36 @@ function checkSupported(cmd: ParsedCommand): ParsedCommand {
   if (UNSUPPORTED.has(upper) || isBlockingStreamRead(upper, cmd.args)) {
     throw new HttpError(400, `ERR command not supported over REST: ${upper}`);
   }
+  return adaptScript(upper, cmd);
+}
+
+/**
+ * Upstash accepts a script flag that open-source Redis does not:
+ * `#!lua flags=allow-key-locking` (@upstash/ratelimit's scripts carry it).
+ * The flag only changes how Upstash locks keys, so the bridge drops it
+ * before Redis sees the script, and maps the SHA-1 the client computed over
+ * the original text to the one Redis keeps for the adapted text, so EVALSHA
+ * behaves as on Upstash (NOSCRIPT until the first EVAL, then cached).
+ */
+const UPSTASH_ONLY_FLAG = /^(#!lua[^\n]*?)\s*\ballow-key-locking\b,?/;
+const adaptedShas = new Map<string, string>();
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+
+function adaptScript(upper: string, cmd: ParsedCommand): ParsedCommand {
+  const scriptAt = upper === 'EVAL' || upper === 'EVAL_RO' ? 0 : upper === 'SCRIPT' && String(cmd.args[0]).toUpperCase() === 'LOAD' ? 1 : -1;
+  if (scriptAt >= 0) {
+    const script = String(cmd.args[scriptAt] ?? '');
+    if (!UPSTASH_ONLY_FLAG.test(script)) return cmd;
+    const adapted = script.replace(UPSTASH_ONLY_FLAG, '$1').replace(/^(#!lua flags=[^\n]*?),(\s*(\n|$))/, '$1$2').replace(/^#!lua flags=\s*(\n|$)/, '#!lua$1');
+    adaptedShas.set(sha1(script), sha1(adapted));
+    const args = [...cmd.args];
+    args[scriptAt] = adapted;
+    return { name: cmd.name, args };
+  }
+  if (upper === 'EVALSHA' || upper === 'EVALSHA_RO') {
+    const mapped = adaptedShas.get(String(cmd.args[0]).toLowerCase());
+    if (mapped) return { name: cmd.name, args: [mapped, ...cmd.args.slice(1)] };
+  }
   return cmd;
 }
 

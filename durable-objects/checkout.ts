@@ -48,6 +48,8 @@ export interface CheckoutRequest {
   email: string;
   shippingAddress: { name: string; line1: string; line2?: string; city: string; postalCode: string; country: string };
   payment: { method: 'card'; token: string };
+  /** The signed-in buyer (from the session, never from the body): the order is theirs, and only their own cart may be bought. */
+  userId?: string;
 }
 
 /** Answer of {@link Checkout.start}. */
@@ -225,7 +227,7 @@ export class Checkout extends DurableObject<Env> {
   /** Freezes the cart's lines at origin prices. */
   private async price(row: Row, request: CheckoutRequest): Promise<void> {
     const redis = this.redis();
-    const cart = await readCart(redis, request.cartId).catch((err) => {
+    const cart = await readCart(redis, request.cartId, request.userId ?? '').catch((err) => {
       throw new Retry(`cart read failed: ${err}`);
     });
     if (!cart) throw new Fail('cart_not_found');
@@ -311,6 +313,7 @@ export class Checkout extends DurableObject<Env> {
               id: row.order_id!,
               number: row.order_number!,
               checkoutId: row.id,
+              userId: request.userId ?? null,
               email: request.email.trim().toLowerCase(),
               regionCode: row.region!,
               currency: row.currency!,

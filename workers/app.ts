@@ -7,9 +7,11 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { accountRoutes } from './account/routes';
 import { adminInventoryRoutes } from './admin/inventory';
 import { adminOrderRoutes } from './admin/orders';
 import { adminProductRoutes } from './admin/products';
+import { authRoutes } from './auth/routes';
 import { cartRoutes } from './carts/routes';
 import { catalogRoutes } from './catalog/routes';
 import { checkoutRoutes } from './checkout/routes';
@@ -21,7 +23,9 @@ import { limitBody } from './middleware/body-limit';
 import { errorHandler, notFoundHandler, sendError } from './middleware/errors';
 import { adminMediaRoutes, mediaRoutes } from './media/routes';
 import { pageRoutes } from './pages/routes';
+import { corsForConfiguredOrigins, sameOriginWrites } from './middleware/origin';
 import { region } from './middleware/region';
+import { shopper } from './middleware/session';
 import { regionRoutes } from './regions/routes';
 import { services } from './services';
 import type { AppEnv } from './types';
@@ -53,8 +57,20 @@ export function createApp(): OpenAPIHono<AppEnv> {
         ),
     }),
   );
-  app.use('/api/*', limitBody(API_BODY_LIMIT_BYTES), region(), services());
+  // CORS first, so a preflight from a configured origin is answered before anything else runs.
+  app.use('/api/*', corsForConfiguredOrigins());
+  app.use('/admin/api/*', corsForConfiguredOrigins());
+  app.use(
+    '/api/*',
+    // Payment webhooks come from servers and prove themselves with signatures.
+    sameOriginWrites({ exempt: (path) => path.startsWith('/api/webhooks/') }),
+    limitBody(API_BODY_LIMIT_BYTES),
+    region(),
+    services(),
+    shopper(),
+  );
   // Admin sub-apps set their own body limits (bulk import and media are large).
+  // Admin calls carry bearer tokens, never cookies, so they need no CSRF check.
   app.use('/admin/api/*', services());
 
   app.route('/api', healthRoutes);
@@ -64,6 +80,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api', orderRoutes);
   app.route('/api', webhookRoutes);
   app.route('/api', cartRoutes);
+  app.route('/api', authRoutes);
+  app.route('/api', accountRoutes);
   app.route('/admin/api', adminProductRoutes);
   app.route('/admin/api', adminInventoryRoutes);
   app.route('/admin/api', adminOrderRoutes);
@@ -76,6 +94,12 @@ export function createApp(): OpenAPIHono<AppEnv> {
     scheme: 'bearer',
     description: 'Admin API token (`npm run admin:token`, or ADMIN_BOOTSTRAP_TOKEN locally)',
   });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'session', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: '__Host-pasar_session',
+    description: 'Shopper session, set by `POST /api/auth/login`',
+  });
   app.doc31('/api/openapi.json', {
     openapi: '3.1.0',
     info: {
@@ -86,6 +110,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
     },
     tags: [
       { name: 'Storefront', description: 'Catalog, carts, checkout and orders for shoppers' },
+      { name: 'Accounts', description: 'Shopper accounts and sessions (HttpOnly session cookie)' },
       { name: 'Admin', description: 'Catalog, inventory and orders for merchants (bearer admin token)' },
       { name: 'Operations', description: 'Health and diagnostics' },
     ],

@@ -4,6 +4,7 @@
  */
 import type { Region } from '../db/regions';
 import type { AdminPrincipal } from './middleware/admin-auth';
+import type { ShopperAccessor } from './middleware/session';
 import type { Services } from './services';
 
 /** Variables set on the context by middleware, in the order they run. */
@@ -14,6 +15,8 @@ export interface AppVariables {
   region: Region;
   /** Set by `services()`: database and Redis clients built once for this request. */
   services: Services;
+  /** Set by `shopper()` under /api: the signed-in shopper, resolved from the session cookie on first use. */
+  shopper: ShopperAccessor;
   /** Set by `adminAuth()` on admin routes: the calling token and its role. */
   admin: AdminPrincipal;
 }

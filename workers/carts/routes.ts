@@ -2,14 +2,18 @@
  * Storefront cart API (shared/API.md, Carts): create, read, add, change
  * quantity, remove. Carts live in Redis (./store.ts), every change is one
  * atomic script there; prices are recomputed from the origin for the cart's
- * region on every answer (./pricing.ts). Whoever holds a cart id may use the
- * cart, so an id that is not a cart id is simply 404.
+ * region on every answer (./pricing.ts). Whoever holds a guest cart's id may
+ * use the cart; a cart that belongs to an account answers only to that
+ * account's session, and to everyone else exactly as a cart that does not
+ * exist (404), so ids of other shoppers' carts are worth nothing.
+ * Writes are rate limited per cart (`cart_write`).
  */
 import { createRoute } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { REGIONS } from '../../db/regions';
 import { ApiError, notFound, unavailable } from '../lib/errors';
 import { createRouter, errorResponse } from '../lib/router';
+import { rateLimit } from '../middleware/rate-limit';
 import type { AppEnv } from '../types';
 import { loadVariantFacts, priceLines, problemOf, type PricedCart } from './pricing';
 import { AddItemBody, CartIdParam, CartItemParams, CartSchema, CreateCartBody, UpdateItemBody } from './schemas';
@@ -54,6 +58,14 @@ async function dependency<T>(c: Context<AppEnv>, what: 'Redis' | 'Postgres', wor
     throw unavailable(message, RETRY_AFTER_SECONDS);
   }
 }
+
+/** The caller as the cart store sees it: the signed-in user's id, or '' for a guest. */
+async function actorOf(c: Context<AppEnv>): Promise<string> {
+  return (await c.var.shopper.session())?.userId ?? '';
+}
+
+/** Counts a write against the cart's `cart_write` limit. */
+const limitCartWrites = rateLimit('cart_write', (c) => c.req.param('id') ?? '');
 
 const cartNotFound = () => notFound('No such cart. It may have expired after 30 days without use.');
 
@@ -105,6 +117,7 @@ const emptyBodyIsEmptyObject: MiddlewareHandler<AppEnv> = async (c, next) => {
 const common = {
   400: errorResponse('Invalid body (`invalid_request`), malformed JSON (`invalid_json`) or unknown region'),
   404: errorResponse('No such cart (never created, expired, or not a cart id)'),
+  429: errorResponse('Too many writes to this cart (`rate_limited`, with `Retry-After`)'),
   503: errorResponse('Redis or Postgres is down (`unavailable`, with `Retry-After`)'),
 } as const;
 const cartResponse = (description: string) => ({ description, content: { 'application/json': { schema: CartSchema } } });
@@ -116,6 +129,7 @@ export const cartRoutes = createRouter()
       path: '/carts',
       tags: ['Storefront'],
       summary: "Creates an empty cart in the request's region",
+      description: "Signed in, the cart belongs to the account (only its session can use it) and becomes the account's cart.",
       middleware: [emptyBodyIsEmptyObject] as const,
       request: { body: { required: false, content: { 'application/json': { schema: CreateCartBody } } } },
       responses: {
@@ -127,7 +141,7 @@ export const cartRoutes = createRouter()
     async (c) => {
       c.req.valid('json');
       const region = c.var.region;
-      const cart = await dependency(c, 'Redis', createCart(c.var.services.redis, region.code));
+      const cart = await dependency(c, 'Redis', createCart(c.var.services.redis, region.code, await actorOf(c)));
       return c.json(cartBody(c, cart, priceLines(region, [], new Map())), 201);
     },
   )
@@ -147,7 +161,7 @@ export const cartRoutes = createRouter()
     async (c) => {
       const { id } = c.req.valid('param');
       if (!isCartId(id)) throw cartNotFound();
-      const cart = await dependency(c, 'Redis', readCart(c.var.services.redis, id));
+      const cart = await dependency(c, 'Redis', readCart(c.var.services.redis, id, await actorOf(c)));
       if (!cart) throw cartNotFound();
       return c.json(cartBody(c, cart, await price(c, cart)), 200);
     },
@@ -158,6 +172,7 @@ export const cartRoutes = createRouter()
       path: '/carts/{id}/items',
       tags: ['Storefront'],
       summary: 'Adds a variant (to its existing line, if any)',
+      middleware: [limitCartWrites] as const,
       description: `Quantity 1-${MAX_LINE_QUANTITY}. The variant must be active and priced in the cart's region. A line that would pass ${MAX_LINE_QUANTITY} is 422 \`quantity_limit\`; a ${MAX_LINES + 1}st line is 422 \`cart_full\`; either way nothing changes.`,
       request: { params: CartIdParam, body: { required: true, content: { 'application/json': { schema: AddItemBody } } } },
       responses: {
@@ -171,7 +186,8 @@ export const cartRoutes = createRouter()
       const { variantId, quantity } = c.req.valid('json');
       if (!isCartId(id)) throw cartNotFound();
       const { redis, db } = c.var.services;
-      const before = await dependency(c, 'Redis', readCart(redis, id));
+      const actor = await actorOf(c);
+      const before = await dependency(c, 'Redis', readCart(redis, id, actor));
       if (!before) throw cartNotFound();
       const region = REGIONS[before.region];
       // One origin query checks the new variant and prices the lines already there.
@@ -186,7 +202,7 @@ export const cartRoutes = createRouter()
           region: region.code,
         });
       }
-      const result = await dependency(c, 'Redis', addLine(redis, id, variantId, quantity, facts.get(variantId)!.amount!));
+      const result = await dependency(c, 'Redis', addLine(redis, id, actor, variantId, quantity, facts.get(variantId)!.amount!));
       if (!result.ok) refused(result, variantId, quantity);
       return c.json(cartBody(c, result.cart, await price(c, result.cart, facts)), 200);
     },
@@ -197,6 +213,7 @@ export const cartRoutes = createRouter()
       path: '/carts/{id}/items/{itemId}',
       tags: ['Storefront'],
       summary: 'Sets the quantity of a line (0 removes it)',
+      middleware: [limitCartWrites] as const,
       request: { params: CartItemParams, body: { required: true, content: { 'application/json': { schema: UpdateItemBody } } } },
       responses: {
         200: cartResponse('The cart after the change'),
@@ -209,7 +226,7 @@ export const cartRoutes = createRouter()
       const { quantity } = c.req.valid('json');
       if (!isCartId(id)) throw cartNotFound();
       if (!isLineId(itemId)) refused({ ok: false, reason: 'no_item' }, itemId);
-      const result = await dependency(c, 'Redis', setLineQuantity(c.var.services.redis, id, itemId, quantity));
+      const result = await dependency(c, 'Redis', setLineQuantity(c.var.services.redis, id, await actorOf(c), itemId, quantity));
       if (!result.ok) refused(result, itemId);
       return c.json(cartBody(c, result.cart, await price(c, result.cart)), 200);
     },
@@ -220,10 +237,12 @@ export const cartRoutes = createRouter()
       path: '/carts/{id}/items/{itemId}',
       tags: ['Storefront'],
       summary: 'Removes a line',
+      middleware: [limitCartWrites] as const,
       request: { params: CartItemParams },
       responses: {
         200: cartResponse('The cart after the removal'),
         404: errorResponse('No such cart, or no such item in it'),
+        429: common[429],
         503: common[503],
       },
     }),
@@ -231,7 +250,7 @@ export const cartRoutes = createRouter()
       const { id, itemId } = c.req.valid('param');
       if (!isCartId(id)) throw cartNotFound();
       if (!isLineId(itemId)) refused({ ok: false, reason: 'no_item' }, itemId);
-      const result = await dependency(c, 'Redis', setLineQuantity(c.var.services.redis, id, itemId, 0));
+      const result = await dependency(c, 'Redis', setLineQuantity(c.var.services.redis, id, await actorOf(c), itemId, 0));
       if (!result.ok) refused(result, itemId);
       return c.json(cartBody(c, result.cart, await price(c, result.cart)), 200);
     },

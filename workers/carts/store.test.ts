@@ -32,7 +32,7 @@ beforeAll(async () => {
 const vid = (i: number) => product.variants[i]!.id;
 
 async function added(id: string, variantId: string, quantity: number, unitAmount = 1200): Promise<StoredCart> {
-  const change = await addLine(redis, id, variantId, quantity, unitAmount);
+  const change = await addLine(redis, id, '', variantId, quantity, unitAmount);
   if (!change.ok) throw new Error(`add refused: ${change.reason}`);
   return change.cart;
 }
@@ -44,7 +44,7 @@ describe('readCart', () => {
     await added(cart.id, vid(2), 1, 9900);
     await added(cart.id, vid(0), 2, 9900);
     await added(cart.id, vid(2), 3, 9500);
-    const read = await readCart(redis, cart.id);
+    const read = await readCart(redis, cart.id, '');
     expect(read).toEqual({
       id: cart.id,
       region: 'th',
@@ -59,21 +59,21 @@ describe('readCart', () => {
 
   it('returns null for an unknown cart or a malformed id, without creating anything', async () => {
     const unknown = `cart_${'2'.repeat(32)}`;
-    expect(await readCart(redis, unknown)).toBeNull();
+    expect(await readCart(redis, unknown, '')).toBeNull();
     expect(await redis.exists(cartKey(unknown))).toBe(0);
-    expect(await readCart(redis, 'not-a-cart')).toBeNull();
+    expect(await readCart(redis, 'not-a-cart', '')).toBeNull();
   });
 
   it('slides the TTL back to 30 days', async () => {
     const { id } = await createCart(redis, 'tw');
     await redis.expire(cartKey(id), 10);
-    await readCart(redis, id);
+    await readCart(redis, id, '');
     expect(await redis.ttl(cartKey(id))).toBeGreaterThan(CART_TTL_SECONDS - 60);
   });
 
   it('throws CartStoreUnavailableError when Redis is down', async () => {
     const dead = testRedis(env.TEST_DEAD_UPSTASH_URL!);
-    await expect(readCart(dead, `cart_${'3'.repeat(32)}`)).rejects.toBeInstanceOf(CartStoreUnavailableError);
+    await expect(readCart(dead, `cart_${'3'.repeat(32)}`, '')).rejects.toBeInstanceOf(CartStoreUnavailableError);
     await expect(clearCart(dead, `cart_${'3'.repeat(32)}`)).rejects.toBeInstanceOf(CartStoreUnavailableError);
   });
 });
@@ -82,19 +82,19 @@ describe('addLine / setLineQuantity / removeLine', () => {
   it('refuses past 99 and past 100 lines without writing, and reports a missing cart or line', async () => {
     const { id } = await createCart(redis, 'tw');
     await added(id, vid(0), 99);
-    expect(await addLine(redis, id, vid(0), 1, 1200)).toEqual({ ok: false, reason: 'quantity_limit', currentQuantity: 99 });
-    expect(await setLineQuantity(redis, id, vid(1), 3)).toEqual({ ok: false, reason: 'no_item' });
-    expect(await addLine(redis, `cart_${'4'.repeat(32)}`, vid(0), 1, 1200)).toEqual({ ok: false, reason: 'not_found' });
-    expect(await removeLine(redis, 'nope', vid(0))).toEqual({ ok: false, reason: 'not_found' });
-    await expect(setLineQuantity(redis, id, vid(0), 100)).rejects.toBeInstanceOf(RangeError);
+    expect(await addLine(redis, id, '', vid(0), 1, 1200)).toEqual({ ok: false, reason: 'quantity_limit', currentQuantity: 99 });
+    expect(await setLineQuantity(redis, id, '', vid(1), 3)).toEqual({ ok: false, reason: 'no_item' });
+    expect(await addLine(redis, `cart_${'4'.repeat(32)}`, '', vid(0), 1, 1200)).toEqual({ ok: false, reason: 'not_found' });
+    expect(await removeLine(redis, 'nope', '', vid(0))).toEqual({ ok: false, reason: 'not_found' });
+    await expect(setLineQuantity(redis, id, '', vid(0), 100)).rejects.toBeInstanceOf(RangeError);
 
     // Lines are counted by the scripts: fill to 100 with ids Redis only sees here.
     for (let i = 1; i < 100; i++) await added(id, `var_fake${i}`, 1);
-    expect(await addLine(redis, id, 'var_fake100', 1, 1)).toEqual({ ok: false, reason: 'cart_full', currentQuantity: 0 });
-    const removed = await removeLine(redis, id, 'var_fake1');
+    expect(await addLine(redis, id, '', 'var_fake100', 1, 1)).toEqual({ ok: false, reason: 'cart_full', currentQuantity: 0 });
+    const removed = await removeLine(redis, id, '', 'var_fake1');
     expect(removed.ok && removed.cart.lines.length).toBe(99);
-    expect((await addLine(redis, id, 'var_fake100', 1, 1)).ok).toBe(true);
-    expect((await readCart(redis, id))!.lines).toHaveLength(100);
+    expect((await addLine(redis, id, '', 'var_fake100', 1, 1)).ok).toBe(true);
+    expect((await readCart(redis, id, ''))!.lines).toHaveLength(100);
   });
 });
 
@@ -104,7 +104,7 @@ describe('clearCart', () => {
     await added(cart.id, vid(0), 2, 9900);
     await added(cart.id, vid(1), 1, 9900);
     await clearCart(redis, cart.id);
-    const after = await readCart(redis, cart.id);
+    const after = await readCart(redis, cart.id, '');
     expect(after).toEqual({ id: cart.id, region: 'th', createdAt: cart.createdAt, lines: [] });
     expect(await redis.ttl(cartKey(cart.id))).toBeGreaterThan(CART_TTL_SECONDS - 60);
     // The cart works as before: the line limit counter was reset with the lines.
@@ -115,12 +115,12 @@ describe('clearCart', () => {
     const { id } = await createCart(redis, 'tw');
     await added(id, vid(0), 2);
     await added(id, vid(1), 1);
-    const snapshot = (await readCart(redis, id))!.lines;
+    const snapshot = (await readCart(redis, id, ''))!.lines;
     // Meanwhile, in another tab:
     await added(id, vid(0), 3);
     await added(id, vid(2), 1);
     await clearCart(redis, id, snapshot);
-    expect((await readCart(redis, id))!.lines.map((l) => [l.variantId, l.quantity])).toEqual([
+    expect((await readCart(redis, id, ''))!.lines.map((l) => [l.variantId, l.quantity])).toEqual([
       [vid(0), 3],
       [vid(2), 1],
     ]);

@@ -14,6 +14,7 @@ import { ApiError, invalidRequest, notFound } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
 import { base32 } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
+import { clientIp, rateLimit } from '../middleware/rate-limit';
 
 const encoder = new TextEncoder();
 
@@ -79,6 +80,14 @@ export const checkoutRoutes = createRouter()
       path: '/checkout',
       tags: ['Storefront'],
       summary: 'Starts a checkout of a cart; the outcome shows in its status',
+      description:
+        'Signed in, the order belongs to the account (it shows in `GET /api/me/orders`) and only the account\'s own or a guest cart can be bought; a cart of another account fails as `cart_not_found`. Rate limited per account, else per client IP (`checkout`).',
+      middleware: [
+        rateLimit('checkout', async (c) => {
+          const session = await c.var.shopper.session();
+          return session ? `user:${session.userId}` : `ip:${clientIp(c)}`;
+        }),
+      ] as const,
       request: {
         headers: z.object({ 'idempotency-key': z.string().optional().openapi({ description: 'Required, 1-255 characters' }) }),
         body: { required: true, content: { 'application/json': { schema: CheckoutBody } } },
@@ -88,6 +97,7 @@ export const checkoutRoutes = createRouter()
         200: { description: 'The same request again: the same checkout', content: { 'application/json': { schema: CheckoutStateSchema } } },
         400: errorResponse('Invalid body or Idempotency-Key'),
         409: errorResponse('Idempotency-Key reused with a different body (`idempotency_conflict`)'),
+        429: errorResponse('Too many checkouts (`rate_limited`, with `Retry-After`)'),
       },
     }),
     async (c) => {
@@ -98,7 +108,9 @@ export const checkoutRoutes = createRouter()
         ]);
       }
       const body = c.req.valid('json');
-      const request: CheckoutRequest = { ...body, email: body.email.trim().toLowerCase() };
+      const session = await c.var.shopper.session();
+      // The buyer comes from the session only: a client-sent userId is an unknown field (400).
+      const request: CheckoutRequest = { ...body, email: body.email.trim().toLowerCase(), ...(session ? { userId: session.userId } : {}) };
       const checkoutId = await checkoutIdFor(c.env.SIGNING_SECRET, key);
       const stub = c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId), { locationHint: c.var.region.locationHint });
       const result = await stub.start(checkoutId, await sha256Hex(canonical(request)), request);

@@ -7,7 +7,7 @@
  */
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { ApiError } from '../lib/errors';
+import { ApiError, unavailable } from '../lib/errors';
 import { renderNotFoundPage } from '../pages/status';
 import type { AppEnv } from '../types';
 
@@ -23,7 +23,25 @@ export function toApiError(err: unknown, requestId?: string): ApiError {
     if (err.status === 401) return new ApiError(401, 'unauthorized', 'Authentication is required.');
     return new ApiError(err.status, err.status === 400 ? 'invalid_request' : 'http_error', err.message || 'Request failed.');
   }
+  if (isDependencyOutage(err)) return unavailable('A service this request needs is temporarily unavailable. Try again shortly.');
   return new ApiError(500, 'internal', `Something went wrong on our side${requestId ? ` (request ${requestId})` : ''}.`);
+}
+
+/**
+ * Whether an error (or one it wraps: drizzle puts the driver's error in
+ * `cause`) says a dependency could not be reached, rather than that our code
+ * is wrong: Postgres connection failures (SQLSTATE classes 08, 53, 57P), a
+ * WebSocket to Neon's proxy that failed, a timeout. Those are 503 with
+ * `Retry-After`, not 500.
+ */
+export function isDependencyOutage(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(08|53|57P)/.test(code)) return true;
+    if (e.name === 'TimeoutError') return true;
+    if (/websocket|ECONNREFUSED|connection (terminated|refused|closed)|fetch failed/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Sends an {@link ApiError} as the envelope, with its headers. */

@@ -1,6 +1,7 @@
 /**
- * `GET /api/orders/:orderId`: an order, for whoever presents its access token
- * (handed out by the confirmed checkout) as `?token=` or `x-order-token`.
+ * `GET /api/orders/:orderId`: an order, for the account that placed it (its
+ * session), or for whoever presents its access token (handed out by the
+ * confirmed checkout) as `?token=` or `x-order-token`.
  * Everyone else gets the same 404 as for an order that does not exist, so the
  * answer says nothing about which order ids are real. Read from the primary:
  * an order just placed is visible to its buyer at once.
@@ -36,7 +37,7 @@ export const orderRoutes = createRouter().openapi(
     method: 'get',
     path: '/orders/{orderId}',
     tags: ['Storefront'],
-    summary: "An order, for its buyer (access token from the confirmed checkout)",
+    summary: "An order, for its buyer: the account's session, or the access token from the confirmed checkout",
     request: {
       params: z.object({ orderId: z.string().max(64) }),
       query: z.object({ token: z.string().max(200).optional(), region: z.string().optional() }),
@@ -50,13 +51,18 @@ export const orderRoutes = createRouter().openapi(
     const { orderId } = c.req.valid('param');
     const token = c.req.valid('query').token ?? c.req.header('x-order-token');
     const hidden = () => notFound('No such order.');
-    if (!token || !/^ord_[0-9a-z]{26}$/.test(orderId)) throw hidden();
+    const session = token ? null : await c.var.shopper.session();
+    if ((!token && !session) || !/^ord_[0-9a-z]{26}$/.test(orderId)) throw hidden();
     const db = c.var.services.db.primary;
     const [order] = await db.select().from(orders).where(eq(orders.id, orderId));
     if (!order) throw hidden();
-    const presented = new TextEncoder().encode(await sha256Hex(token));
-    const expected = new TextEncoder().encode(order.accessTokenHash);
-    if (presented.length !== expected.length || !crypto.subtle.timingSafeEqual(presented, expected)) throw hidden();
+    if (token) {
+      const presented = new TextEncoder().encode(await sha256Hex(token));
+      const expected = new TextEncoder().encode(order.accessTokenHash);
+      if (presented.length !== expected.length || !crypto.subtle.timingSafeEqual(presented, expected)) throw hidden();
+    } else if (order.userId === null || order.userId !== session!.userId) {
+      throw hidden();
+    }
     const lines = await db.select().from(orderLines).where(eq(orderLines.orderId, orderId)).orderBy(asc(orderLines.sku));
     const money = (amount: number) => ({ amount, currency: order.currency });
     c.header('cache-control', 'private, no-store');
