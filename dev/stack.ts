@@ -212,6 +212,13 @@ async function main(): Promise<void> {
     const base = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
     const health = await fetch(`${base}/api/health`).then((r) => r.json() as Promise<{ ok: boolean; checks: unknown }>);
     log(`health: ${JSON.stringify(health.checks)}`);
+    if (!config.adminBootstrapToken) {
+      // No bootstrap owner: say how to mint the first owner token. PGlite's
+      // URL (no password, this run's port) is spelled out; a DATABASE_URL the
+      // user gave is not echoed, since it may hold a password.
+      const target = postgres.kind === 'pglite' ? ` --database-url ${postgres.url}` : '   (with the DATABASE_URL of this stack)';
+      log(`admin API: no ADMIN_BOOTSTRAP_TOKEN set; create an owner token with: npm run admin:token -- --name <name>${target}`);
+    }
     log(`storefront: ${base}/   API docs: ${base}/api/docs   (Ctrl-C stops everything)`);
   } catch (err) {
     console.error(`[pasar] ${err instanceof Error ? err.message : String(err)}`);

@@ -11,6 +11,7 @@ import { accountRoutes } from './account/routes';
 import { adminInventoryRoutes } from './admin/inventory';
 import { adminOrderRoutes } from './admin/orders';
 import { adminProductRoutes } from './admin/products';
+import { adminTokenRoutes } from './admin/tokens';
 import { authRoutes } from './auth/routes';
 import { cartRoutes } from './carts/routes';
 import { catalogRoutes } from './catalog/routes';
@@ -19,6 +20,7 @@ import { orderRoutes } from './orders/routes';
 import { webhookRoutes } from './payments/webhooks';
 import { healthRoutes } from './health/routes';
 import { ApiError } from './lib/errors';
+import { auditAdminWrites } from './middleware/audit';
 import { limitBody } from './middleware/body-limit';
 import { errorHandler, notFoundHandler, sendError } from './middleware/errors';
 import { adminMediaRoutes, mediaRoutes } from './media/routes';
@@ -71,7 +73,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   );
   // Admin sub-apps set their own body limits (bulk import and media are large).
   // Admin calls carry bearer tokens, never cookies, so they need no CSRF check.
-  app.use('/admin/api/*', services());
+  app.use('/admin/api/*', services(), auditAdminWrites());
 
   app.route('/api', healthRoutes);
   app.route('/api', regionRoutes);
@@ -86,6 +88,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/admin/api', adminInventoryRoutes);
   app.route('/admin/api', adminOrderRoutes);
   app.route('/admin/api', adminMediaRoutes);
+  app.route('/admin/api', adminTokenRoutes);
   app.route('/', mediaRoutes);
   app.route('/', pageRoutes);
 
