@@ -10,21 +10,16 @@
  * database nobody named. Exit codes: 0 done, 2 bad arguments (nothing
  * written), 1 the database could not be reached or refused the row.
  *
- * Token shape and hash are those of the Worker's `POST /admin/api/tokens`
- * (workers/admin/tokens.ts `mintApiToken`): `pasar_<role initial>_` + 160
- * random bits in base32, SHA-256 hex stored. The Worker module cannot be
- * imported here (it pulls in Workers-only types), so the few lines are
- * repeated, built from the same shared helpers (randomToken, sha256Hex);
- * dev/admin-token-cli.test.ts checks the shape and the hash.
+ * Tokens are minted by workers/lib/api-token.ts, the same code as the
+ * Worker's `POST /admin/api/tokens`: `pasar_<role initial>_` + 160 random
+ * bits in base32, SHA-256 hex stored.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { apiTokenRoles, type ApiTokenRole } from '../db/schema';
-import { sha256Hex } from '../workers/lib/hash';
-import { newId, randomToken } from '../workers/lib/ids';
+import { mintApiToken } from '../workers/lib/api-token';
+import { newId } from '../workers/lib/ids';
 import { runIfMain } from './processes';
-
-const ROLE_TAG: Record<ApiTokenRole, string> = { owner: 'o', catalog: 'c', fulfillment: 'f', readonly: 'r' };
 
 /** A route each role may call, for the usage line. */
 const EXAMPLE_PATH: Record<ApiTokenRole, string> = {
@@ -112,8 +107,7 @@ function where(databaseUrl: string): string {
 
 /** Mints a token and inserts its row (createdBy `cli`). Throws an Error with a readable message on any database failure. */
 export async function createAdminToken(req: Pick<TokenRequest, 'name' | 'role' | 'databaseUrl'>): Promise<MintedToken> {
-  const token = `pasar_${ROLE_TAG[req.role]}_${randomToken(20)}`;
-  const tokenHash = await sha256Hex(token);
+  const { token, tokenHash } = await mintApiToken(req.role);
   const id = newId('tok');
   const client = new pg.Client({ connectionString: req.databaseUrl, connectionTimeoutMillis: 5_000 });
   try {

@@ -14,7 +14,8 @@ import { apiTokens, type ApiTokenRole } from '../../db/schema';
 import { createApp } from '../app';
 import { newId, randomToken } from '../lib/ids';
 import { hashToken } from '../middleware/admin-auth';
-import { API_TOKEN_FORMAT, revokeApiToken } from './tokens';
+import { API_TOKEN_FORMAT } from '../lib/api-token';
+import { revokeApiToken } from './tokens';
 
 const fx = inject('seedFixtures');
 const bootstrap = env.ADMIN_BOOTSTRAP_TOKEN!;

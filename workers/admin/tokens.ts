@@ -22,6 +22,7 @@ import { ApiError, notFound } from '../lib/errors';
 import { newId, randomToken } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
 import { adminAuth, bootstrapConfigured, hashToken } from '../middleware/admin-auth';
+import { mintApiToken } from '../lib/api-token';
 import { limitBody } from '../middleware/body-limit';
 import type { AppEnv } from '../types';
 
@@ -29,21 +30,6 @@ const security = [{ adminToken: [] }];
 /** Owner only (`owner` passes every role check; no other role is listed). Authentication before the body limit. */
 const ownerOnly: MiddlewareHandler<AppEnv>[] = [adminAuth({ roles: [] })];
 const ownerWriter: MiddlewareHandler<AppEnv>[] = [adminAuth({ roles: [] }), limitBody(4 * 1024)];
-
-/** The one-letter tag of each role in a token's prefix. */
-const ROLE_TAG: Record<ApiTokenRole, string> = { owner: 'o', catalog: 'c', fulfillment: 'f', readonly: 'r' };
-
-/** Random bytes in a token: 160 bits, 32 base32 characters. */
-export const API_TOKEN_RANDOM_BYTES = 20;
-
-/** What a minted token looks like (the CLI, dev/admin-token-cli.ts, mints the same shape). */
-export const API_TOKEN_FORMAT = /^pasar_[ocfr]_[0-9a-hjkmnp-tv-z]{32}$/;
-
-/** A new token for `role` and the hash to store for it. WebCrypto only, so it runs in workerd and Node alike. */
-export async function mintApiToken(role: ApiTokenRole): Promise<{ token: string; tokenHash: string }> {
-  const token = `pasar_${ROLE_TAG[role]}_${randomToken(API_TOKEN_RANDOM_BYTES)}`;
-  return { token, tokenHash: await hashToken(token) };
-}
 
 // ---- schemas ----------------------------------------------------------------
 
