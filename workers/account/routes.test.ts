@@ -19,17 +19,19 @@ async function stocked(product: TestProduct, units: number) {
   expect(res.status).toBe(200);
 }
 
+/** A valid checkout of `cartId` paid with the simulator's tok_ok. */
+const checkoutBody = (cartId: string, email: string) => ({
+  cartId,
+  email,
+  shippingAddress: { name: 'Siti Rahman', line1: '1 Orchard Road', city: 'Singapore', postalCode: '238823', country: 'SG' },
+  payment: { method: 'card', token: 'tok_ok' },
+});
+
 /** Buys one unit as `shopper` (their own cart) and waits for the order. */
 async function buy(shopper: SignedIn, variantId: string): Promise<{ orderId: string; orderToken: string }> {
   const cart = await (await call('/api/carts', req('POST', {}, shopper.cookie))).json<any>();
   expect((await call(`/api/carts/${cart.id}/items`, req('POST', { variantId, quantity: 1 }, shopper.cookie))).status).toBe(200);
-  const body = {
-    cartId: cart.id,
-    email: shopper.email,
-    shippingAddress: { name: 'Siti Rahman', line1: '1 Orchard Road', city: 'Singapore', postalCode: '238823', country: 'SG' },
-    payment: { method: 'card', token: 'tok_ok' },
-  };
-  const started = await call('/api/checkout', req('POST', body, shopper.cookie, { 'idempotency-key': randomToken(10) }));
+  const started = await call('/api/checkout', req('POST', checkoutBody(cart.id, shopper.email), shopper.cookie, { 'idempotency-key': randomToken(10) }));
   expect(started.status).toBe(202);
   const { checkoutId } = await started.json<any>();
   for (const deadline = Date.now() + 25_000; ; ) {
@@ -113,13 +115,7 @@ describe('orders of an account', () => {
   it("cannot be bought from another account's cart", async () => {
     const cart = await (await call('/api/carts', req('POST', {}, buyer.cookie))).json<any>();
     await call(`/api/carts/${cart.id}/items`, req('POST', { variantId: product.variants[0]!.id, quantity: 1 }, buyer.cookie));
-    const body = {
-      cartId: cart.id,
-      email: other.email,
-      shippingAddress: { name: 'Other', line1: '2 Orchard Road', city: 'Singapore', postalCode: '238823', country: 'SG' },
-      payment: { method: 'card', token: 'tok_ok' },
-    };
-    const started = await call('/api/checkout', req('POST', body, other.cookie, { 'idempotency-key': randomToken(10) }));
+    const started = await call('/api/checkout', req('POST', checkoutBody(cart.id, other.email), other.cookie, { 'idempotency-key': randomToken(10) }));
     const { checkoutId } = await started.json<any>();
     let state: any;
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {

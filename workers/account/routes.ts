@@ -5,15 +5,15 @@
  * reads rows of that session's user: there is no id in these paths to swap.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { orderLines, orders, users } from '../../db/schema';
 import { clearSessionCookie } from '../middleware/session';
 import { redisOutage, startSession, userView, AUTH_BODY_LIMIT_BYTES, NewPassword } from '../auth/routes';
 import { revokeAllSessions } from '../auth/sessions';
 import { DUMMY_HASH, hashPassword, verifyPassword } from '../auth/password';
 import { accountCartId } from '../carts/store';
-import { decodeCursor, encodeCursor } from '../lib/cursor';
-import { ApiError, invalidRequest } from '../lib/errors';
+import { ApiError } from '../lib/errors';
+import { cursorKey, nextNewestFirstCursor, olderThan, readNewestFirstCursor } from '../lib/keyset';
 import { MoneySchema } from '../lib/money';
 import { createRouter, errorResponse } from '../lib/router';
 import { limitBody } from '../middleware/body-limit';
@@ -45,9 +45,6 @@ const PasswordBody = z
   .object({ currentPassword: z.string().min(1, 'Required.').max(256), newPassword: NewPassword })
   .strict()
   .openapi('PasswordChange');
-
-/** Keyset position of the order list: newest first. */
-type ListPosition = { t: string; id: string };
 
 const unauthorized = errorResponse('No session (`unauthorized`)');
 
@@ -102,25 +99,12 @@ export const accountRoutes = createRouter()
       const { cursor, limit } = c.req.valid('query');
       // The scope binds a cursor to its account: one shopper's cursor is worthless to another.
       const scope = `me-orders:${session.userId}`;
-      const after = cursor ? await decodeCursor<ListPosition>(cursor, scope, c.env.SIGNING_SECRET) : undefined;
-      if (after !== undefined && (typeof after?.t !== 'string' || typeof after?.id !== 'string' || Number.isNaN(Date.parse(after.t)))) {
-        throw invalidRequest('The cursor is not one this server issued for this query.', [{ in: 'query', field: 'cursor', message: 'Invalid cursor.' }]);
-      }
+      const after = await readNewestFirstCursor(cursor, scope, c.env.SIGNING_SECRET);
       const db = c.var.services.db.primary;
       const rows = await db
-        .select({
-          order: orders,
-          key: sql<string>`to_char(${orders.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
-        })
+        .select({ order: orders, key: cursorKey(orders.createdAt) })
         .from(orders)
-        .where(
-          and(
-            eq(orders.userId, session.userId),
-            after
-              ? or(sql`${orders.createdAt} < ${after.t}::timestamptz`, and(sql`${orders.createdAt} = ${after.t}::timestamptz`, sql`${orders.id} < ${after.id}`))
-              : undefined,
-          ),
-        )
+        .where(and(eq(orders.userId, session.userId), olderThan(orders.createdAt, orders.id, after)))
         .orderBy(desc(orders.createdAt), desc(orders.id))
         .limit(limit + 1);
       const page = rows.slice(0, limit);
@@ -134,7 +118,7 @@ export const accountRoutes = createRouter()
         for (const r of counts) units.set(r.orderId, Number(r.units));
       }
       const last = page.at(-1);
-      const nextCursor = rows.length > limit && last ? await encodeCursor({ t: last.key, id: last.order.id } satisfies ListPosition, scope, c.env.SIGNING_SECRET) : null;
+      const nextCursor = await nextNewestFirstCursor(rows.length, limit, last && { t: last.key, id: last.order.id }, scope, c.env.SIGNING_SECRET);
       c.header('cache-control', 'private, no-store');
       return c.json(
         {

@@ -23,14 +23,14 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Redis } from '@upstash/redis/cloudflare';
-import { and, asc, desc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Database } from '../../db/client';
 import { REGION_CODES, type RegionCode } from '../../db/regions';
 import { orderEvents, orderLines, orders, orderStatus, payments } from '../../db/schema';
 import type { CheckoutState } from '../../durable-objects/checkout';
 import type { StockLevel } from '../../durable-objects/inventory';
-import { decodeCursor, encodeCursor } from '../lib/cursor';
+import { cursorKey, nextNewestFirstCursor, olderThan, readNewestFirstCursor } from '../lib/keyset';
 import { ApiError, notFound, unavailable } from '../lib/errors';
 import { newId, randomToken } from '../lib/ids';
 import { MoneySchema } from '../lib/money';
@@ -152,12 +152,6 @@ async function adminView(db: Database, id: string): Promise<AdminOrder> {
   const [row] = await origin(db.select().from(orders).where(eq(orders.id, id)));
   if (!row) throw notFound('No such order.');
   return (await origin(adminViews(db, [row])))[0]!;
-}
-
-/** Position a page resumes after: the last order's creation time (µs, as Postgres stores it) and id. */
-interface ListPosition {
-  t: string;
-  id: string;
 }
 
 // ---- helpers --------------------------------------------------------------------
@@ -486,24 +480,16 @@ export const adminOrderRoutes = createRouter()
     async (c) => {
       const { status, region, cursor, limit } = c.req.valid('query');
       const scope = `admin-orders:${status ?? ''}:${region ?? ''}`;
-      const after = cursor ? await decodeCursor<ListPosition>(cursor, scope, c.env.SIGNING_SECRET) : undefined;
-      if (after !== undefined && (typeof after !== 'object' || after === null || typeof after.t !== 'string' || typeof after.id !== 'string' || Number.isNaN(Date.parse(after.t)))) {
-        throw new ApiError(400, 'invalid_request', 'The cursor is not one this server issued for this query.', [{ in: 'query', field: 'cursor', message: 'Invalid cursor.' }]);
-      }
+      const after = await readNewestFirstCursor(cursor, scope, c.env.SIGNING_SECRET);
       const db = c.var.services.db.primary;
       const conditions: (SQL | undefined)[] = [
         status ? eq(orders.status, status) : undefined,
         region ? eq(orders.regionCode, region) : undefined,
-        after
-          ? or(sql`${orders.createdAt} < ${after.t}::timestamptz`, and(sql`${orders.createdAt} = ${after.t}::timestamptz`, sql`${orders.id} < ${after.id}`))
-          : undefined,
+        olderThan(orders.createdAt, orders.id, after),
       ];
       const rows = await origin(
         db
-          .select({
-            order: orders,
-            key: sql<string>`to_char(${orders.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
-          })
+          .select({ order: orders, key: cursorKey(orders.createdAt) })
           .from(orders)
           .where(and(...conditions))
           .orderBy(desc(orders.createdAt), desc(orders.id))
@@ -511,7 +497,7 @@ export const adminOrderRoutes = createRouter()
       );
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      const nextCursor = rows.length > limit && last ? await encodeCursor({ t: last.key, id: last.order.id } satisfies ListPosition, scope, c.env.SIGNING_SECRET) : null;
+      const nextCursor = await nextNewestFirstCursor(rows.length, limit, last && { t: last.key, id: last.order.id }, scope, c.env.SIGNING_SECRET);
       c.header('cache-control', 'private, no-store');
       return c.json({ items: await origin(adminViews(db, page.map((r) => r.order))), nextCursor }, 200);
     },
