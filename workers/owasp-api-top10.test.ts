@@ -145,6 +145,19 @@ describe('API4 Unrestricted Resource Consumption', () => {
     expect(admin.status).toBe(413);
   });
 
+  it('text no database column can store (NUL, unpaired surrogates) is 400 naming the field, in bodies, queries and paths', async () => {
+    const register = await call('/api/auth/register', req('POST', { ...newShopper(), name: 'Siti\u0000Rahman' }));
+    expect(register.status).toBe(400);
+    expect((await errorOf(register)).details).toEqual([expect.objectContaining({ in: 'body', field: 'name' })]);
+    const patched = await adminCall(`/admin/api/products/${product.id}`, 'PATCH', env.ADMIN_BOOTSTRAP_TOKEN!, { description: 'x\ud800' });
+    expect(patched.status).toBe(400);
+    const path = await adminCall('/admin/api/products/%00', 'PATCH', env.ADMIN_BOOTSTRAP_TOKEN!, { description: 'fine' });
+    expect(path.status).toBe(400);
+    expect((await errorOf(path)).details).toEqual([expect.objectContaining({ in: 'param' })]);
+    const query = await call('/api/me/orders?cursor=%00', req('GET', undefined, alice.cookie));
+    expect(query.status).toBe(400);
+  });
+
   it('malformed JSON is 400 invalid_json, never a 500', async () => {
     for (const path of ['/api/auth/register', '/api/auth/login', '/api/me/password', `/api/carts/${aliceCart}/items`, '/api/checkout']) {
       const res = await call(path, { method: 'POST', headers: { 'content-type': 'application/json', cookie: alice.cookie, 'idempotency-key': 'k' }, body: '{"email": ' });

@@ -11,6 +11,7 @@ import { products } from '../../db/schema';
 import { publishChange, publishEverything, type CatalogChange } from '../catalog/publish';
 import { ApiError, invalidRequest, notFound } from '../lib/errors';
 import { createRouter, errorResponse, fieldIssues, type FieldIssue } from '../lib/router';
+import { unstorableFields } from '../lib/text';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import type { AppEnv } from '../types';
@@ -330,8 +331,9 @@ async function importProducts(c: Context<AppEnv>): Promise<z.infer<typeof Import
       return;
     }
     const parsed = ProductInput.safeParse(json);
-    if (!parsed.success) {
-      const details: FieldIssue[] = fieldIssues('body', parsed.error);
+    const unstorableText = parsed.success ? unstorableFields(parsed.data, 'body') : [];
+    if (!parsed.success || unstorableText.length) {
+      const details: FieldIssue[] = parsed.success ? unstorableText : fieldIssues('body', parsed.error);
       errors.push({
         line: lineNo,
         ...(typeof (json as { variants?: { sku?: unknown }[] })?.variants?.[0]?.sku === 'string' ? { sku: (json as { variants: { sku: string }[] }).variants[0]!.sku } : {}),

@@ -48,7 +48,7 @@ const CreateTokenBody = z
       .min(1)
       .max(100)
       // Names are shown in lists and logs: no control characters (newlines, escapes).
-      .regex(/^[^\p{Cc}]*$/u, 'Must not contain control characters.')
+      .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'Must not contain control characters.')
       .openapi({ description: 'Who or what holds the token, e.g. "warehouse integration" (1-100 characters)', example: 'warehouse integration' }),
     role: RoleSchema,
   })

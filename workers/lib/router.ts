@@ -5,6 +5,7 @@
  */
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { ApiError } from './errors';
+import { unstorableFields } from './text';
 import type { AppEnv } from '../types';
 
 /** One entry of `details` in a 400 `invalid_request`. */
@@ -27,12 +28,15 @@ export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
   );
 }
 
-/** A new sub-app for one resource, with the shared validation hook. */
+/**
+ * A new sub-app for one resource, with the shared validation hook: zod's
+ * verdict, and on top of it text no database column could store (./text.ts).
+ */
 export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        const details = fieldIssues(result.target, result.error);
+      const details = result.success ? unstorableFields(result.data, result.target === 'json' ? 'body' : result.target) : fieldIssues(result.target, result.error);
+      if (details.length) {
         const summary = details.map((d) => `${d.field}: ${d.message}`).join('; ');
         throw new ApiError(400, 'invalid_request', `Invalid request: ${summary}`, details);
       }

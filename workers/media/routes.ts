@@ -16,6 +16,7 @@ import { ApiError, invalidRequest, notFound, unavailable } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
 import { newId } from '../lib/ids';
 import { createRouter, errorResponse, type FieldIssue } from '../lib/router';
+import { unstorableFields } from '../lib/text';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import type { AppEnv } from '../types';
@@ -146,6 +147,8 @@ async function readMultipart(c: Context<AppEnv>, query: MediaFields): Promise<Up
   const parsed = MediaFieldsSchema.safeParse(texts);
   if (!parsed.success) {
     issues.push(...parsed.error.issues.map((i) => ({ in: 'body', field: i.path.join('.') || '(root)', message: i.message })));
+  } else {
+    issues.push(...unstorableFields(parsed.data, 'body'));
   }
   if (issues.length > 0 || !file || !parsed.success) throwIssues(issues);
   return {

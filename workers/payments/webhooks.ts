@@ -16,6 +16,7 @@ import { payments, webhookEvents } from '../../db/schema';
 import { ApiError, notFound } from '../lib/errors';
 import { newId } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
+import { toStorable } from '../lib/text';
 import { verifySignature } from './signature';
 
 type Move = { from: ('authorized' | 'captured')[]; to: 'captured' | 'voided' | 'refunded' };
@@ -74,9 +75,12 @@ export const webhookRoutes = createRouter().openapi(
     const header = provider === 'sim' ? c.req.header('x-pasar-signature') : c.req.header('stripe-signature');
     const verified = await verifySignature(secret, header, raw, Math.floor(Date.now() / 1000));
     if (!verified.ok) throw new ApiError(400, 'invalid_signature', `The webhook signature is not valid (${verified.reason}).`);
+    let payload: Record<string, unknown>;
     let parsed: z.infer<typeof EventSchema>;
     try {
-      parsed = EventSchema.parse(JSON.parse(raw));
+      // Signed by the provider, so kept even when it holds text Postgres cannot store (replaced, not refused).
+      payload = toStorable(JSON.parse(raw) as Record<string, unknown>);
+      parsed = EventSchema.parse(payload);
     } catch {
       throw new ApiError(400, 'invalid_request', 'The webhook body is not a payment event.');
     }
@@ -84,7 +88,7 @@ export const webhookRoutes = createRouter().openapi(
     const duplicate = await db.transaction(async (tx) => {
       const recorded = await tx
         .insert(webhookEvents)
-        .values({ id: newId('whe'), provider, eventId: parsed.id, type: parsed.type, payload: JSON.parse(raw) as Record<string, unknown> })
+        .values({ id: newId('whe'), provider, eventId: parsed.id, type: parsed.type, payload })
         .onConflictDoNothing()
         .returning({ id: webhookEvents.id });
       if (recorded.length === 0) return true;
