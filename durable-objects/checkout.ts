@@ -100,6 +100,20 @@ export function backoffMs(n: number): number {
 
 /** A step failed in a way that retrying may fix. */
 class Retry extends Error {}
+
+/**
+ * The Postgres error behind `err` (drizzle wraps the driver's in `cause`)
+ * when it is the database refusing the data, not failing to answer:
+ * SQLSTATE class 22 (data exception: bad text, out of range) or 23
+ * (integrity constraint). Undefined for anything else (outages, timeouts).
+ */
+function databaseRefusal(err: unknown): { code: string; constraint?: string } | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const { code, constraint } = e as { code?: unknown; constraint?: unknown };
+    if (typeof code === 'string' && /^2[23]/.test(code)) return { code, ...(typeof constraint === 'string' ? { constraint } : {}) };
+  }
+  return undefined;
+}
 /** A step failed for good: the checkout ends `failed` with this reason. */
 class Fail extends Error {
   constructor(readonly reason: string) {
@@ -361,6 +375,16 @@ export class Checkout extends DurableObject<Env> {
           });
         })
         .catch((err) => {
+          const refusal = databaseRefusal(err);
+          if (refusal?.constraint === 'orders_number_key') {
+            // Eight random digits can collide: draw another number and write again.
+            this.sql.exec('update checkout set order_number = ? where id = ?', `${(row.region ?? 'xx').toUpperCase()}-${randomDigits(8)}`, row.id);
+            throw new Retry('order number taken; drew another');
+          }
+          // The database refuses this order's data itself (a data exception or
+          // a constraint): retrying cannot help, and would hold the stock and
+          // the authorisation forever. Fail: void, release, say why.
+          if (refusal) throw new Fail('order_rejected');
           throw new Retry(`order write failed: ${err}`);
         });
       this.advance(row.id, 'reserved', 'capture', {});

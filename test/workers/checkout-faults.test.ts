@@ -102,3 +102,24 @@ describe('a provider slower than the call deadline', () => {
     }
   }, 120_000);
 });
+
+describe('an order the database refuses for good', () => {
+  it('ends the checkout failed as order_rejected, voids the authorisation and releases the stock, instead of retrying for ever', async () => {
+    const { variantId } = await stockedVariant(2, 900);
+    const cartId = await cartWith(variantId, 1);
+    // Straight to the object, past the route's validation: text Postgres
+    // cannot store (U+0000) is the simplest write the database always refuses.
+    const checkoutId = `chk_${randomToken(16)}`;
+    const request = { ...checkoutBody(cartId), shippingAddress: { ...checkoutBody(cartId).shippingAddress, name: 'Siti\u0000Rahman' } } as any;
+    const stub = env.CHECKOUT.get(env.CHECKOUT.idFromName(checkoutId));
+    expect((await stub.start(checkoutId, 'fingerprint', request)).ok).toBe(true);
+
+    const done = await settle(checkoutId, 30_000);
+    expect(done).toMatchObject({ status: 'failed', reason: 'order_rejected' });
+    expect(await ordersFor(checkoutId)).toEqual([]);
+    const auths = await simAuthorizations(checkoutId);
+    expect(auths).toHaveLength(1);
+    expect(auths[0].status).toBe('voided');
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 2, available: 2, held: 0, sold: 0 });
+  }, 60_000);
+});

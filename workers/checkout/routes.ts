@@ -48,7 +48,7 @@ const CheckoutStateSchema = z
     status: z.enum(['pending', 'reserved', 'paid', 'confirmed', 'failed']),
     orderId: z.string().optional(),
     orderToken: z.string().optional().openapi({ description: 'Lets the buyer read the order (`?token=` or `x-order-token`)' }),
-    reason: z.string().optional().openapi({ description: 'Why it failed: out_of_stock, payment_declined, payment_failed, expired, empty_cart, cart_not_found, unavailable_items' }),
+    reason: z.string().optional().openapi({ description: 'Why it failed: out_of_stock, payment_declined, payment_failed, expired, empty_cart, cart_not_found, unavailable_items, order_rejected (the database refused the order itself; nothing charged)' }),
   })
   .openapi('CheckoutState');
 
