@@ -57,3 +57,9 @@ describe('OpenAPI document', () => {
     expect(await res.text()).toContain('/api/openapi.json');
   });
 });
+
+describe('a body of a content type the route does not take', () => {
+  it('is 415 unsupported_media_type in the envelope', async () => {
+    await expectEnvelope(await call('/api/auth/login', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' }), 415, 'unsupported_media_type');
+  });
+});

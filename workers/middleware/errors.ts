@@ -21,6 +21,8 @@ export function toApiError(err: unknown, requestId?: string): ApiError {
     }
     if (err.status === 413) return new ApiError(413, 'payload_too_large', 'The request body is too large.');
     if (err.status === 401) return new ApiError(401, 'unauthorized', 'Authentication is required.');
+    // @hono/zod-openapi refuses a body whose Content-Type the route does not take.
+    if (err.status === 415) return new ApiError(415, 'unsupported_media_type', 'This route does not take a body of that Content-Type (JSON routes take application/json; see /api/openapi.json).');
     return new ApiError(err.status, err.status === 400 ? 'invalid_request' : 'http_error', err.message || 'Request failed.');
   }
   if (isDependencyOutage(err)) return unavailable('A service this request needs is temporarily unavailable. Try again shortly.');
