@@ -88,6 +88,9 @@ function log(message: string): void {
 }
 
 /** Starts wrangler dev from this package's own wrangler, on this Node. */
+/** wrangler.toml `[vars]` that `npm run dev` passes through from its own environment when set. */
+const OVERRIDABLE_VARS = ['RATE_LIMITS', 'CORS_ORIGINS', 'DEFAULT_REGION'] as const;
+
 function startWrangler(config: StackConfig, envFile: string): ChildProcess {
   const wranglerBin = resolve(dirname(createRequire(import.meta.url).resolve('wrangler/package.json')), 'bin/wrangler.js');
   const args = [
@@ -98,6 +101,9 @@ function startWrangler(config: StackConfig, envFile: string): ChildProcess {
     '--env-file', envFile,
     '--persist-to', resolve(config.dataDir, 'wrangler'),
     '--show-interactive-dev-session=false',
+    // Plain vars of wrangler.toml the developer (or an acceptance run) may
+    // override from the environment, e.g. RATE_LIMITS=off npm run dev.
+    ...OVERRIDABLE_VARS.flatMap((name) => (process.env[name] !== undefined ? ['--var', `${name}:${process.env[name]}`] : [])),
   ];
   return spawn(process.execPath, args, {
     stdio: 'inherit',

@@ -78,6 +78,22 @@ async function expectServing(port: number) {
   expect(((await regions.json()) as { items: unknown[] }).items).toHaveLength(7);
 }
 
+/** Register, sign in over real HTTP through wrangler dev, use the cookie; and the stack's RATE_LIMITS reached the Worker. */
+async function expectAccounts(port: number) {
+  const base = `http://127.0.0.1:${port}`;
+  const post = (path: string, body: unknown) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const shopper = { email: `stack.${randomBytes(4).toString('hex')}@example.com`, password: 'kopi-kaya-toast', name: 'Stack Test' };
+  expect((await post('/api/auth/register', shopper)).status).toBe(201);
+  expect((await post('/api/auth/register', { ...shopper, email: `second.${shopper.email}` })).status).toBe(429);
+  const login = await post('/api/auth/login', { email: shopper.email, password: shopper.password });
+  expect(login.status).toBe(200);
+  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('__Host-pasar_session='))!;
+  expect(cookie).toMatch(/HttpOnly/);
+  const me = await fetch(`${base}/api/me`, { headers: { cookie: cookie.split(';')[0]! } });
+  expect(me.status).toBe(200);
+  expect(((await me.json()) as { email: string }).email).toBe(shopper.email);
+}
+
 describe('npm run dev', () => {
   it('serves a healthy store on embedded PGlite and stops everything on Ctrl-C', async () => {
     const r = await startStack({ DATABASE_URL: '', REDIS_URL: '' });
@@ -93,9 +109,15 @@ describe('npm run dev', () => {
     const url = new URL(adminUrl);
     url.pathname = `/${name}`;
     try {
-      const r = await startStack({ DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+      const r = await startStack({
+        DATABASE_URL: url.toString(),
+        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+        // Passed through to the Worker as a wrangler var: one sign-up per address per hour.
+        RATE_LIMITS: 'on; register_ip=1/1h',
+      });
       expect(r.output()).toContain(`created database ${name}`);
       await expectServing(r.port);
+      await expectAccounts(r.port);
       expect(await stopStack(r)).toBe(0);
     } finally {
       await dropDatabaseOn(adminUrl, name);
