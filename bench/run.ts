@@ -54,6 +54,7 @@ import {
   type RunningWorker,
 } from './lib/workers';
 import { ensureWrk, killRunningWrk, runWrk, wrkVersion, type WrkResult } from './lib/wrk';
+import { authScenarios } from './scenarios/auth';
 import { catalogScenarios, type RequestLine, type Scenario, type Target } from './scenarios/catalog';
 import { checkoutSettings, runCheckoutSale } from './scenarios/checkout';
 import { checkFlash, clearSoldOutFlag, flashScenarios, flashSettings, prepareFlash, restoreStockRow } from './scenarios/flash';
@@ -106,7 +107,9 @@ function writeList(name: string, lines: RequestLine[]): string {
   const dir = resolve(BUILD_DIR, 'lists');
   mkdirSync(dir, { recursive: true });
   const file = resolve(dir, `${name}.txt`);
-  writeFileSync(file, lines.map((l) => `${l.path}\t${l.region}${l.method && l.method !== 'GET' ? `\t${l.method}` : ''}`).join('\n') + '\n');
+  // JSON.stringify escapes tabs and newlines, so a body never breaks the line format.
+  const field = (l: RequestLine) => (l.body !== undefined ? `\t${l.method ?? 'POST'}\t${l.body}` : l.method && l.method !== 'GET' ? `\t${l.method}` : '');
+  writeFileSync(file, lines.map((l) => `${l.path}\t${l.region}${field(l)}`).join('\n') + '\n');
   return file;
 }
 
@@ -119,7 +122,12 @@ async function fetchAll(base: string, lines: RequestLine[]): Promise<{ tiers: Re
     while (next < lines.length) {
       const line = lines[next++]!;
       try {
-        const res = await fetch(base + line.path, { headers: line.region ? { 'x-region': line.region } : {}, signal: AbortSignal.timeout(15_000) });
+        const res = await fetch(base + line.path, {
+          method: line.method ?? 'GET',
+          headers: { ...(line.region ? { 'x-region': line.region } : {}), ...(line.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          ...(line.body !== undefined ? { body: line.body } : {}),
+          signal: AbortSignal.timeout(15_000),
+        });
         await res.arrayBuffer();
         const tier = res.headers.get('x-cache-tier') ?? 'none';
         tiers[tier] = (tiers[tier] ?? 0) + 1;
@@ -277,7 +285,7 @@ async function measureScenario(
   ceilingRps: number | undefined,
 ): Promise<{ result: ScenarioResult; wrk: WrkResult }> {
   const notes: string[] = [];
-  const connections = scenario.origin ? Math.min(settings.connections, settings.originConnections) : settings.connections;
+  const connections = scenario.connections ?? (scenario.origin ? Math.min(settings.connections, settings.originConnections) : settings.connections);
   const wrkBase = { url: worker.url, threads: settings.threads, connections, timeoutSeconds: settings.timeoutSeconds };
 
   if (scenario.prefill) {
@@ -330,7 +338,7 @@ async function measureScenario(
   const e = result.errors;
   const socketErrors = e.connect + e.read + e.write + e.timeout;
   // A flash sale's 409 is "sold out", an answer: not an error.
-  const statusErrors = scenario.flash ? e.status - (result.status['409'] ?? 0) : e.status;
+  const statusErrors = scenario.flash ? e.status - (result.status['409'] ?? 0) : scenario.expectStatus === 401 ? e.status - (result.status['401'] ?? 0) : e.status;
   if (durationSeconds !== settings.durationSeconds) notes.push(`Measured for ${durationSeconds} s, the scenario's minimum.`);
   if (result.wraps > 0) notes.push(`The walk ran out of fresh URLs ${result.wraps} time(s): some requests repeated.`);
   const logged = workerLogs.counts;
@@ -339,6 +347,10 @@ async function measureScenario(
   }
   const isStore = scenario.target !== 'ceiling';
   const tiers = result.tiers as unknown as Record<string, number>;
+  const cpu = coresUsed(cpuA, cpuB);
+  if (scenario.cpuPerRequest && cpu && rps > 0) {
+    notes.push(`workerd CPU per request: ${round(((cpu.groups.workerd ?? 0) * 1000) / rps, 1)} ms (${cpu.groups.workerd ?? 0} cores of workerd over ${round(rps, 1)} req/s).`);
+  }
 
   const scenarioResult: ScenarioResult = {
     name: scenario.name,
@@ -368,7 +380,7 @@ async function measureScenario(
     pgConnectionsPerRequest: isStore ? per(pgBefore?.connections, pgAfter?.connections) : null,
     redisCommandsPerRequest: isStore ? per(redisBefore, redisAfter) : null,
     pgPeakConnections: isStore && origin ? pgPeak : null,
-    cpu: coresUsed(cpuA, cpuB),
+    cpu,
     wraps: result.wraps,
     workerLogs: logged,
     workerLogSamples: workerLogs.samples,
@@ -393,7 +405,7 @@ async function main(): Promise<void> {
     expect: '-',
     checkout: true,
   };
-  let scenarios = [...catalog.slice(0, end), ...flashScenarios(flashSettings(process.env)), checkoutScenario, ...catalog.slice(end)];
+  let scenarios = [...catalog.slice(0, end), ...authScenarios(), ...flashScenarios(flashSettings(process.env)), checkoutScenario, ...catalog.slice(end)];
   if (settings.list) {
     for (const s of scenarios) console.log(`${s.name.padEnd(22)} ${s.title}`);
     return;

@@ -69,8 +69,8 @@ export interface WrkResult {
   errors: { connect: number; read: number; write: number; status: number; timeout: number };
   latency_us: { min: number; mean: number; max: number; p50: number; p90: number; p95: number; p99: number };
   tiers: { cache: number; kv: number; redis: number; origin: number; other: number; none: number };
-  /** Status classes; `409` is also counted on its own (within 4xx): the flash-sale scenarios' "sold out". */
-  status: { '2xx': number; '3xx': number; '4xx': number; '5xx': number; '409': number };
+  /** Status classes; `409` (the flash-sale scenarios' "sold out") and `401` (a refused login) are also counted on their own, within 4xx. */
+  status: { '2xx': number; '3xx': number; '4xx': number; '5xx': number; '409': number; '401': number };
   wraps: number;
   /** wrk's own text output, for the record. */
   raw: string;

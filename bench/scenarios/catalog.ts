@@ -19,6 +19,8 @@ export interface RequestLine {
   path: string;
   region: string;
   method?: 'GET' | 'POST';
+  /** A JSON body (sent as application/json), for POSTs that need one. */
+  body?: string;
 }
 
 /** `flash`: bench/flash-worker.js with the store beside it (see ./flash.ts). */
@@ -51,6 +53,12 @@ export interface Scenario {
   noWarmup?: boolean;
   /** The measured run lasts at least this long, whatever BENCH_DURATION says. */
   minDurationSeconds?: number;
+  /** The status every answer should have when it is not 2xx, e.g. 401 for a login with a wrong password: counted as an outcome, not an error. */
+  expectStatus?: 401;
+  /** wrk connections for this scenario, whatever BENCH_CONNECTIONS says: a CPU-bound route queues rather than runs faster with more. */
+  connections?: number;
+  /** Report the Worker's CPU time per request (workerd's CPU over requests served): for CPU-bound routes. */
+  cpuPerRequest?: boolean;
   /** A flash-sale scenario: set up through the admin API before, checked after (./flash.ts). 409 is an outcome there, not an error. */
   flash?: FlashSpec;
   /** `checkout-sale`: not a wrk run; the checkout flash sale of ./checkout.ts, on the store. */

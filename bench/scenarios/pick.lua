@@ -3,7 +3,8 @@
 --   wrk ... -s bench/scenarios/pick.lua <base url> -- <list file> <mode>
 --
 -- <list file>: one request per line, "<path>\t<x-region or empty>", and
---   optionally "\t<method>" (GET when absent; a POST carries no body).
+--   optionally "\t<method>" (GET when absent) and "\t<JSON body>" (sent as
+--   application/json; without one a POST carries no body).
 -- <mode>:
 --   random  each request picks a line at random (per-thread PRNG);
 --   walk    thread k of T walks its own slice of the list, in order, from
@@ -31,7 +32,7 @@ local pos, first, last = 1, 1, 1
 
 -- Counters (read by done() through thread:get, so they are globals).
 t_cache, t_kv, t_redis, t_origin, t_other, t_none = 0, 0, 0, 0, 0, 0
-s_2xx, s_3xx, s_4xx, s_5xx, s_409, wraps = 0, 0, 0, 0, 0, 0
+s_2xx, s_3xx, s_4xx, s_5xx, s_409, s_401, wraps = 0, 0, 0, 0, 0, 0, 0
 
 function init(args)
   local file = args[1]
@@ -39,14 +40,19 @@ function init(args)
   local nthreads = tonumber(args[3]) or 1
   local f = assert(io.open(file, "r"))
   for line in f:lines() do
-    local path, region, method = line:match("^([^\t]*)\t?([^\t]*)\t?(.*)$")
+    local path, region, method, body = line:match("^([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?(.*)$")
     if path and path ~= "" then
       local headers = {}
       if region and region ~= "" then headers["x-region"] = region end
       if method == nil or method == "" then method = "GET" end
-      if method ~= "GET" then headers["Content-Length"] = "0" end
+      if body ~= nil and body ~= "" then
+        headers["Content-Type"] = "application/json"
+      else
+        body = nil
+        if method ~= "GET" then headers["Content-Length"] = "0" end
+      end
       n = n + 1
-      reqs[n] = wrk.format(method, path, headers)
+      reqs[n] = wrk.format(method, path, headers, body)
     end
   end
   f:close()
@@ -77,6 +83,7 @@ function response(status, headers, body)
   elseif status < 500 then
     s_4xx = s_4xx + 1
     if status == 409 then s_409 = s_409 + 1 end
+    if status == 401 then s_401 = s_401 + 1 end
   else s_5xx = s_5xx + 1 end
   local tier = headers["x-cache-tier"] or headers["X-Cache-Tier"]
   if tier == nil then
@@ -95,7 +102,7 @@ end
 function done(summary, latency, requests)
   local sum = {}
   local names = { "t_cache", "t_kv", "t_redis", "t_origin", "t_other", "t_none",
-                  "s_2xx", "s_3xx", "s_4xx", "s_5xx", "s_409", "wraps" }
+                  "s_2xx", "s_3xx", "s_4xx", "s_5xx", "s_409", "s_401", "wraps" }
   for _, name in ipairs(names) do sum[name] = 0 end
   for _, t in ipairs(threads) do
     for _, name in ipairs(names) do sum[name] = sum[name] + (tonumber(t:get(name)) or 0) end
@@ -112,7 +119,7 @@ function done(summary, latency, requests)
       latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99)),
     string.format('"tiers":{"cache":%d,"kv":%d,"redis":%d,"origin":%d,"other":%d,"none":%d}',
       sum.t_cache, sum.t_kv, sum.t_redis, sum.t_origin, sum.t_other, sum.t_none),
-    string.format('"status":{"2xx":%d,"3xx":%d,"4xx":%d,"5xx":%d,"409":%d}', sum.s_2xx, sum.s_3xx, sum.s_4xx, sum.s_5xx, sum.s_409),
+    string.format('"status":{"2xx":%d,"3xx":%d,"4xx":%d,"5xx":%d,"409":%d,"401":%d}', sum.s_2xx, sum.s_3xx, sum.s_4xx, sum.s_5xx, sum.s_409, sum.s_401),
     string.format('"wraps":%d', sum.wraps),
   }
   io.write("BENCH_RESULT {" .. table.concat(parts, ",") .. "}\n")
