@@ -22,6 +22,7 @@ import { and, eq } from 'drizzle-orm';
 import { createDatabase } from '../db/client';
 import { REGIONS, type RegionCode } from '../db/regions';
 import { orderEvents, orderLines, orders, payments } from '../db/schema';
+import { getTableConfig } from 'drizzle-orm/pg-core';
 import { clearCart, priceCart, readCart } from '../workers/carts/store';
 import { commitParts, releaseParts, reserveAcross, type HoldPart } from '../workers/inventory/shards';
 import { markSoldOut } from '../workers/inventory/soldout';
@@ -100,6 +101,9 @@ export function backoffMs(n: number): number {
 
 /** A step failed in a way that retrying may fix. */
 class Retry extends Error {}
+
+/** The unique constraint on `orders.number`, as the migrations name it. */
+const ORDER_NUMBER_CONSTRAINT = getTableConfig(orders).columns.find((c) => c.name === 'number')!.uniqueName!;
 
 /**
  * The Postgres error behind `err` (drizzle wraps the driver's in `cause`)
@@ -376,15 +380,16 @@ export class Checkout extends DurableObject<Env> {
         })
         .catch((err) => {
           const refusal = databaseRefusal(err);
-          if (refusal?.constraint === 'orders_number_key') {
+          if (refusal?.code === '23505' && refusal.constraint === ORDER_NUMBER_CONSTRAINT) {
             // Eight random digits can collide: draw another number and write again.
             this.sql.exec('update checkout set order_number = ? where id = ?', `${(row.region ?? 'xx').toUpperCase()}-${randomDigits(8)}`, row.id);
             throw new Retry('order number taken; drew another');
           }
-          // The database refuses this order's data itself (a data exception or
-          // a constraint): retrying cannot help, and would hold the stock and
-          // the authorisation forever. Fail: void, release, say why.
-          if (refusal) throw new Fail('order_rejected');
+          // The database refuses this order's data itself (a data exception, a
+          // NOT NULL, foreign key or CHECK constraint): retrying cannot help,
+          // and would hold the stock and the authorisation for ever. Fail:
+          // void, release, say why. Any other unique violation is retried.
+          if (refusal && refusal.code !== '23505') throw new Fail('order_rejected');
           throw new Retry(`order write failed: ${err}`);
         });
       this.advance(row.id, 'reserved', 'capture', {});

@@ -4,7 +4,10 @@
  * connection dropped, new ones refused, exactly what the Worker sees when the
  * database is down), through the control server of test/global-setup.ts.
  */
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
+import { sql } from 'drizzle-orm';
+import { createDatabase } from '../../db/client';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { randomToken } from '../../workers/lib/ids';
 import { regionLevels } from '../../workers/inventory/shards';
@@ -122,4 +125,40 @@ describe('an order the database refuses for good', () => {
     expect(auths[0].status).toBe('voided');
     expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 2, available: 2, held: 0, sold: 0 });
   }, 60_000);
+});
+
+describe('an order number that is already taken', () => {
+  it('draws another number and writes the order once, instead of failing a paid checkout', async () => {
+    const { variantId } = await stockedVariant(5, 700);
+    const first = await settle((await (await startCheckout(checkoutBody(await cartWith(variantId, 1)), `key-${randomToken()}`)).json<any>()).checkoutId);
+    expect(first.status).toBe('confirmed');
+    const db = createDatabase(env);
+    const numberOf = async (where: string, value: string) =>
+      (await db.primary.execute<{ number: string }>(sql`select number from orders where ${sql.identifier(where)} = ${value}`)).rows.map((r) => r.number);
+    try {
+      const [taken] = await numberOf('id', first.orderId);
+      // The second checkout's write is held back (Postgres away) until its number is swapped for the taken one.
+      const { checkoutId } = await (await startCheckout(checkoutBody(await cartWith(variantId, 1), 'tok_slow'), `key-${randomToken()}`)).json<any>();
+      for (let i = 0; i < 200; i++) {
+        if ((await (await call(`/api/checkout/${checkoutId}`)).json<any>()).status === 'reserved') break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect((await control('pause')).status).toBe(204);
+      const stub = env.CHECKOUT.get(env.CHECKOUT.idFromName(checkoutId));
+      const step = () => runInDurableObject(stub, (_, state) => state.storage.sql.exec<{ step: string }>('select step from checkout').one().step);
+      for (let i = 0; i < 200 && (await step()) !== 'write_order'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await step()).toBe('write_order');
+      await runInDurableObject(stub, (_, state) => void state.storage.sql.exec('update checkout set order_number = ?', taken!));
+      await control('resume');
+
+      const done = await settle(checkoutId, 60_000);
+      expect(done.status).toBe('confirmed');
+      const numbers = await numberOf('checkout_id', checkoutId);
+      expect(numbers).toHaveLength(1);
+      expect(numbers[0]).not.toBe(taken);
+      expect(numbers[0]).toMatch(/^SG-\d{8}$/);
+    } finally {
+      await db.close();
+    }
+  }, 90_000);
 });

@@ -195,6 +195,31 @@ describe('the guest cart at login', () => {
     expect(lines(cart)).toEqual({ [a()]: 99 });
   });
 
+  it('leaves carts of different regions as they are', async () => {
+    const sgCart = await guestCart([[a(), 1]]);
+    const shopper = await signedInShopper(sgCart);
+    const thCart = await (await api('/api/carts', 'POST', {}, 'th')).json<any>();
+    const res = await call('/api/auth/login', req('POST', { email: shopper.email, password: shopper.password, cartId: thCart.id }));
+    expect((await res.json<any>()).cart).toEqual({ id: sgCart, outcome: 'kept', refused: 'region_mismatch' });
+    const cookie = sessionCookieOf(res);
+    expect(lines(await (await call(`/api/carts/${sgCart}`, req('GET', undefined, cookie))).json<any>())).toEqual({ [a()]: 1 });
+    // The other-region cart is still the guest's.
+    expect((await api(`/api/carts/${thCart.id}`, 'GET', undefined, 'th')).status).toBe(200);
+  });
+
+  it('a cart started on a second device does not orphan the account cart', async () => {
+    const shopper = await signedInShopper(await guestCart([[b(), 2]]));
+    const accountCart = shopper.login.cart.id as string;
+    const fresh = await (await call('/api/carts', req('POST', {}, shopper.cookie))).json<any>();
+    expect(fresh.id).not.toBe(accountCart);
+    expect(fresh.items).toEqual([]);
+    expect((await (await call('/api/me', req('GET', undefined, shopper.cookie))).json<any>()).cartId).toBe(accountCart);
+    // Signing in with the new cart brings the account cart's lines into it.
+    const res = await call('/api/auth/login', req('POST', { email: shopper.email, password: shopper.password, cartId: fresh.id }));
+    expect((await res.json<any>()).cart).toEqual({ id: fresh.id, outcome: 'merged' });
+    expect(lines(await (await call(`/api/carts/${fresh.id}`, req('GET', undefined, sessionCookieOf(res)))).json<any>())).toEqual({ [b()]: 2 });
+  });
+
   it("never takes another account's cart", async () => {
     const owner = await signedInShopper(await guestCart([[a(), 1]]));
     const ownerCart = owner.login.cart.id as string;

@@ -17,7 +17,7 @@ import { ApiError, unavailable } from '../lib/errors';
 import { newId } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
 import { limitBody } from '../middleware/body-limit';
-import { clientIp, enforceRateLimit, rateLimit } from '../middleware/rate-limit';
+import { clientIp, enforceRateLimit, resetRateLimit } from '../middleware/rate-limit';
 import { clearSessionCookie, setSessionCookie } from '../middleware/session';
 import type { AppEnv } from '../types';
 import { DUMMY_HASH, hashPassword, needsRehash, verifyPassword } from './password';
@@ -73,7 +73,7 @@ const LoginAnswer = z
     cart: z.object({
       id: z.string().nullable().openapi({ description: 'The account cart after the login' }),
       outcome: z.enum(['adopted', 'merged', 'kept', 'none']),
-      refused: z.literal('cart_full').optional(),
+      refused: z.enum(['cart_full', 'region_mismatch']).optional().openapi({ description: 'Why the guest cart was not merged: too many lines together, or another region' }),
     }),
   })
   .openapi('LoginAnswer');
@@ -113,7 +113,7 @@ export const authRoutes = createRouter()
       summary: 'Creates a shopper account',
       description:
         'Always 201 with the same answer for a well-formed request, whether or not the email already has an account, so the answer does not reveal which emails are registered. Sign in with `POST /api/auth/login` afterwards. Rate limited per client IP (`register_ip`).',
-      middleware: [limitBody(AUTH_BODY_LIMIT_BYTES), rateLimit('register_ip', clientIp)] as const,
+      middleware: [limitBody(AUTH_BODY_LIMIT_BYTES)] as const,
       request: { body: { required: true, ...json(RegisterBody) } },
       responses: {
         201: {
@@ -128,6 +128,8 @@ export const authRoutes = createRouter()
     }),
     async (c) => {
       const { email, password, name } = c.req.valid('json');
+      // Counted after validation: a typo in a form must not use up a shared address's sign-ups.
+      await enforceRateLimit(c, 'register_ip', clientIp(c));
       // Hash first, either way: the answer for a taken email costs the same time.
       const passwordHash = hashPassword(password);
       const inserted = await c.var.services.db.primary
@@ -150,8 +152,8 @@ export const authRoutes = createRouter()
       tags: ['Accounts'],
       summary: 'Signs in: sets the session cookie and keeps the guest cart',
       description:
-        'Sets `__Host-pasar_session` (HttpOnly, Secure, SameSite=Lax), a new session id at every login. With `cartId`, the guest cart becomes the account cart; an existing account cart is merged into it (quantities of the same variant add up, capped at 99). Rate limited per client IP (`login_ip`) and per email (`login_account`).',
-      middleware: [limitBody(AUTH_BODY_LIMIT_BYTES), rateLimit('login_ip', clientIp)] as const,
+        'Sets `__Host-pasar_session` (HttpOnly, Secure, SameSite=Lax), a new session id at every login. With `cartId`, the guest cart becomes the account cart; an existing account cart of the same region is merged into it (quantities of the same variant add up, capped at 99); carts of different regions, or more than 100 lines together, are left as they were (`refused`). Rate limited per client IP (`login_ip`) and per email (`login_account`).',
+      middleware: [limitBody(AUTH_BODY_LIMIT_BYTES)] as const,
       request: { body: { required: true, ...json(LoginBody) } },
       responses: {
         200: { description: 'Signed in', ...json(LoginAnswer) },
@@ -164,6 +166,7 @@ export const authRoutes = createRouter()
     }),
     async (c) => {
       const { email, password, cartId } = c.req.valid('json');
+      await enforceRateLimit(c, 'login_ip', clientIp(c));
       await enforceRateLimit(c, 'login_account', email);
       const db = c.var.services.db.primary;
       const [user] = await db.select().from(users).where(eq(users.email, email)).limit(1);
@@ -173,8 +176,11 @@ export const authRoutes = createRouter()
       if (needsRehash(user.passwordHash)) {
         await db.update(users).set({ passwordHash: hashPassword(password), updatedAt: new Date() }).where(eq(users.id, user.id));
       }
-      await startSession(c, user.id);
+      // The cart first: if Redis fails there, no session has been handed out with the 503.
       const cart: CartClaim = await claimCartOnLogin(c.var.services.redis, user.id, cartId).catch(redisOutage);
+      await startSession(c, user.id);
+      // In: a few mistyped attempts before this one stop counting against the account.
+      await resetRateLimit(c, 'login_account', email);
       c.header('cache-control', 'no-store');
       return c.json({ user: userView(user), cart: { id: cart.cartId, outcome: cart.outcome, ...(cart.refused ? { refused: cart.refused } : {}) } }, 200);
     },

@@ -56,8 +56,13 @@ async function guard<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-// KEYS: session key, user set key. ARGV: userId, createdAt, absolute expiry (unix s), idle ttl, absolute ttl
+// KEYS: session key, user set key. ARGV: userId, createdAt, absolute expiry (unix s), idle ttl, absolute ttl.
+// Sessions that expired on their own are pruned from the user's set here,
+// so the set stays as small as the user's live sessions.
 const CREATE = `
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', key) == 0 then redis.call('SREM', KEYS[2], key) end
+end
 redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'createdAt', ARGV[2], 'expiresAt', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[2], KEYS[1])

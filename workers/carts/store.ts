@@ -112,12 +112,18 @@ export function accountCartKey(userId: string): string {
 // Every script answers a status word first; `ok` is followed by the cart's
 // hash as HGETALL lists it, so a write answers with the state it produced.
 
-// ARGV: region, createdAt, ttl, owner ('' for a guest cart). KEYS[2]: the owner's cart pointer, if any.
+// ARGV: region, createdAt, ttl, owner ('' for a guest cart), cart id, pointer ttl.
+// KEYS[2]: the owner's cart pointer. A new cart becomes the account's cart
+// only when the account has none alive: a second device starting a cart
+// must not orphan the lines of the first (the next login merges the two).
 const CREATE = `
 redis.call('HSET', KEYS[1], 'region', ARGV[1], 'createdAt', ARGV[2], 'seq', 0, 'lines', 0)
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'owner', ARGV[4])
-  redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
+  local current = redis.call('GET', KEYS[2])
+  if (not current) or redis.call('EXISTS', 'cart:' .. current) == 0 then
+    redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
+  end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 local out = redis.call('HGETALL', KEYS[1])
@@ -334,13 +340,14 @@ export async function clearCart(redis: Redis, id: string, purchased?: readonly C
 
 // KEYS: the guest cart (or a placeholder), the account's cart pointer.
 // ARGV: user id, guest cart id ('' for none), cart ttl, pointer ttl, max quantity, max lines.
-// The guest cart is the one the shopper is using now (their current region),
-// so it survives and takes the account cart's lines: quantities of a variant
-// in both add up (capped per line), lines only in one are kept once, and the
-// account cart is deleted in the same step, so a retried login finds nothing
-// left to merge and cannot double anything. When the union would pass the
-// line limit nothing moves: the account keeps its cart, the guest cart stays
-// a guest cart, and no line is lost.
+// The guest cart is the one the shopper is using now, so it survives and
+// takes the account cart's lines: quantities of a variant in both add up
+// (capped per line), lines only in one are kept once, and the account cart
+// is deleted in the same step, so a retried login finds nothing left to
+// merge and cannot double anything. Nothing moves (the account keeps its
+// cart, the guest cart stays a guest cart, no line is lost) when the union
+// would pass the line limit, or when the carts are of different regions:
+// prices, currency and what is for sale differ there.
 const CLAIM = `
 local guest = KEYS[1]
 local pointer = KEYS[2]
@@ -365,6 +372,10 @@ if (not usable) or guestId == accountId then
     return {'kept', accountId}
   end
   return {'none'}
+end
+if accountId and redis.call('HGET', account, 'region') ~= redis.call('HGET', guest, 'region') then
+  redis.call('EXPIRE', pointer, ARGV[4])
+  return {'kept', accountId, 'region_mismatch'}
 end
 if accountId then
   local incoming = {}
@@ -406,8 +417,8 @@ export interface CartClaim {
   cartId: string | null;
   /** `adopted`: the guest cart became the account's; `merged`: the account cart's lines moved into it; `kept`: the account cart stays (no usable guest cart, or the union would pass the line limit); `none`: no cart at all. */
   outcome: 'adopted' | 'merged' | 'kept' | 'none';
-  /** Set when a merge was refused because the two carts hold more lines than a cart may. */
-  refused?: 'cart_full';
+  /** Set when a merge was refused: together the carts hold more lines than a cart may, or they are of different regions. */
+  refused?: 'cart_full' | 'region_mismatch';
 }
 
 /**
@@ -427,7 +438,7 @@ export async function claimCartOnLogin(redis: Redis, userId: string, guestCartId
   if (outcome !== 'adopted' && outcome !== 'merged' && outcome !== 'kept' && outcome !== 'none') {
     throw new CartStoreUnavailableError(new Error(`unexpected claim reply ${outcome}`));
   }
-  return { cartId: cartId ?? null, outcome, ...(refused === 'cart_full' ? { refused } : {}) };
+  return { cartId: cartId ?? null, outcome, ...(refused === 'cart_full' || refused === 'region_mismatch' ? { refused } : {}) };
 }
 
 /** The id of the account's cart, if it has one that still exists. */

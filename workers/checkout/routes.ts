@@ -14,7 +14,7 @@ import { ApiError, invalidRequest, notFound } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
 import { base32 } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
-import { clientIp, rateLimit } from '../middleware/rate-limit';
+import { clientIp, enforceRateLimit, rateLimitConfig } from '../middleware/rate-limit';
 
 const encoder = new TextEncoder();
 
@@ -82,12 +82,6 @@ export const checkoutRoutes = createRouter()
       summary: 'Starts a checkout of a cart; the outcome shows in its status',
       description:
         'Signed in, the order belongs to the account (it shows in `GET /api/me/orders`) and only the account\'s own or a guest cart can be bought; a cart of another account fails as `cart_not_found`. Rate limited per account, else per client IP (`checkout`).',
-      middleware: [
-        rateLimit('checkout', async (c) => {
-          const session = await c.var.shopper.session();
-          return session ? `user:${session.userId}` : `ip:${clientIp(c)}`;
-        }),
-      ] as const,
       request: {
         headers: z.object({ 'idempotency-key': z.string().optional().openapi({ description: 'Required, 1-255 characters' }) }),
         body: { required: true, content: { 'application/json': { schema: CheckoutBody } } },
@@ -113,6 +107,11 @@ export const checkoutRoutes = createRouter()
       const request: CheckoutRequest = { ...body, email: body.email.trim().toLowerCase(), ...(session ? { userId: session.userId } : {}) };
       const checkoutId = await checkoutIdFor(c.env.SIGNING_SECRET, key);
       const stub = c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId), { locationHint: c.var.region.locationHint });
+      // Only new checkouts count against the limit: a retry of one already
+      // started must get its checkout back (shared/API.md), never a 429.
+      if (rateLimitConfig(c.env).enabled && !(await stub.status())) {
+        await enforceRateLimit(c, 'checkout', session ? `user:${session.userId}` : `ip:${clientIp(c)}`);
+      }
       const result = await stub.start(checkoutId, await sha256Hex(canonical(request)), request);
       if (!result.ok) {
         throw new ApiError(409, 'idempotency_conflict', 'This Idempotency-Key was used with a different request body.');

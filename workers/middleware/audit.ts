@@ -17,6 +17,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { adminAudit, adminAuditMethods } from '../../db/schema';
 import { newId } from '../lib/ids';
+import { toStorable } from '../lib/text';
 import type { AppEnv } from '../types';
 import type { AdminPrincipal } from './admin-auth';
 
@@ -78,7 +79,8 @@ export function auditAdminWrites(): MiddlewareHandler<AppEnv> {
       role: admin.role,
       method: c.req.method as AuditMethod,
       route: auditedRoute(c),
-      path: c.req.path.slice(0, MAX_PATH_CHARS),
+      // A refused request may carry a decoded NUL in its path; it must still be recorded.
+      path: toStorable(c.req.path.slice(0, MAX_PATH_CHARS)),
       status,
       requestId: c.get('requestId') ?? null,
     };

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { randomToken } from '../lib/ids';
 import { callWith, newShopper, req, signedInShopper } from '../auth/test-helpers';
-import { RATE_LIMIT_DEFAULTS, rateLimitConfig } from './rate-limit';
+import { RATE_LIMIT_DEFAULTS, ipv6Prefix64, rateLimitConfig } from './rate-limit';
 
 const errorOf = async (res: Response) => (await res.json<{ error: { code: string; message: string; details?: any } }>()).error;
 /** A client address of its own per test, so parallel tests never share a counter. */
@@ -25,6 +25,25 @@ describe('RATE_LIMITS', () => {
     expect(() => rateLimitConfig({ RATE_LIMITS: 'on; login_ip=lots', ENVIRONMENT: 'development' })).toThrow(/cannot read/);
     expect(() => rateLimitConfig({ RATE_LIMITS: 'on; nope=1/1s', ENVIRONMENT: 'development' })).toThrow(/cannot read/);
     expect(() => rateLimitConfig({ RATE_LIMITS: 'maybe', ENVIRONMENT: 'development' })).toThrow(/on" or "off/);
+  });
+});
+
+describe('client addresses', () => {
+  it('counts IPv6 by its /64, however the address is written', () => {
+    expect(ipv6Prefix64('2001:db8:85a3:1:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:85a3:1::/64');
+    expect(ipv6Prefix64('2001:DB8:85A3:0001::1')).toBe('2001:db8:85a3:1::/64');
+    expect(ipv6Prefix64('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(ipv6Prefix64('::1')).toBe('0:0:0:0::/64');
+    expect(ipv6Prefix64('fe80::')).toBe('fe80:0:0:0::/64');
+  });
+
+  it('one subscriber rotating through its IPv6 /64 is one client', async () => {
+    const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    const limits = { RATE_LIMITS: 'on; register_ip=2/1h' };
+    const from = (n: number) => ({ 'cf-connecting-ip': `${prefix}:${n.toString(16)}::${n}` });
+    expect((await callWith(limits, '/api/auth/register', req('POST', newShopper(), undefined, from(1)))).status).toBe(201);
+    expect((await callWith(limits, '/api/auth/register', req('POST', newShopper(), undefined, from(2)))).status).toBe(201);
+    expect((await callWith(limits, '/api/auth/register', req('POST', newShopper(), undefined, from(3)))).status).toBe(429);
   });
 });
 
@@ -68,6 +87,48 @@ describe('login limits', () => {
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBeTruthy();
     expect((await errorOf(res)).code).toBe('unavailable');
+  });
+});
+
+describe('what counts', () => {
+  it('a request refused by validation does not use up an address\'s sign-ups', async () => {
+    const limits = { RATE_LIMITS: 'on; register_ip=1/1h' };
+    const from = { 'cf-connecting-ip': ip() };
+    for (let i = 0; i < 3; i++) {
+      expect((await callWith(limits, '/api/auth/register', req('POST', { ...newShopper(), password: 'short' }, undefined, from))).status).toBe(400);
+    }
+    expect((await callWith(limits, '/api/auth/register', req('POST', newShopper(), undefined, from))).status).toBe(201);
+  });
+
+  it('a successful login clears the account\'s earlier failures', async () => {
+    const limits = { RATE_LIMITS: 'on; login_account=3/15m' };
+    const shopper = await signedInShopper();
+    const login = (password: string) => callWith(limits, '/api/auth/login', req('POST', { email: shopper.email, password }, undefined, { 'cf-connecting-ip': ip() }));
+    expect((await login('typo-1')).status).toBe(401);
+    expect((await login('typo-2')).status).toBe(401);
+    expect((await login(shopper.password)).status).toBe(200);
+    expect((await login('typo-3')).status).toBe(401);
+    expect((await login('typo-4')).status).toBe(401);
+    expect((await login(shopper.password)).status).toBe(200);
+  });
+
+  it('a retry of a checkout already started gets its checkout back, never a 429', async () => {
+    const limits = { RATE_LIMITS: 'on; checkout=1/60s' };
+    const from = { 'cf-connecting-ip': ip() };
+    const body = {
+      cartId: `cart_${'2'.repeat(32)}`,
+      email: 'siti@example.com',
+      shippingAddress: { name: 'Siti', line1: '1 Orchard Road', city: 'Singapore', postalCode: '238823', country: 'SG' },
+      payment: { method: 'card', token: 'tok_ok' },
+    };
+    const key = randomToken(8);
+    const start = (k: string) => callWith(limits, '/api/checkout', req('POST', body, undefined, { ...from, 'idempotency-key': k }));
+    const first = await start(key);
+    expect(first.status).toBe(202);
+    const again = await start(key);
+    expect(again.status).toBe(200);
+    expect((await again.json<any>()).checkoutId).toBe((await first.json<any>()).checkoutId);
+    expect((await start(randomToken(8))).status).toBe(429);
   });
 });
 

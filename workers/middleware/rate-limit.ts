@@ -102,9 +102,34 @@ function limiterFor(c: Context<AppEnv>, rule: RateLimitRule, spec: RuleSpec): Ra
   });
 }
 
-/** The client's address as Cloudflare saw it (never a client-sent X-Forwarded-For). */
+/**
+ * The client's address as Cloudflare saw it (never a client-sent
+ * X-Forwarded-For), as rate limits count it: an IPv4 address whole, an IPv6
+ * address by its /64 prefix, because one subscriber is routinely handed a
+ * whole /64 and could otherwise rotate through 2^64 "addresses".
+ */
 export function clientIp(c: Context<AppEnv>): string {
-  return c.req.header('cf-connecting-ip') ?? 'unknown';
+  const ip = (c.req.header('cf-connecting-ip') ?? '').trim();
+  if (!ip) return 'unknown';
+  return ip.includes(':') ? ipv6Prefix64(ip) : ip;
+}
+
+/** The first four groups of an IPv6 address, expanded (`2001:db8::1` -> `2001:db8:0:0::/64`). */
+export function ipv6Prefix64(ip: string): string {
+  const [head = '', tail] = ip.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+/** Forgets the requests counted for `identifier` (a successful login clears its account's failures). */
+export async function resetRateLimit(c: Context<AppEnv>, rule: RateLimitRule, identifier: string): Promise<void> {
+  const config = rateLimitConfig(c.env);
+  if (!config.enabled) return;
+  await limiterFor(c, rule, config.rules[rule])
+    .resetUsedTokens(await sha256Hex(`${rule}:${identifier}`))
+    .catch((err: unknown) => console.warn(JSON.stringify({ level: 'warn', requestId: c.get('requestId'), rateLimit: rule, reset: 'failed', error: String(err) })));
 }
 
 /**
