@@ -4,7 +4,8 @@
  *   db client) is tested in workerd through @cloudflare/vitest-plugin, with
  *   the real wrangler.toml bindings and real Postgres/Redis behind dev/'s
  *   bridges;
- * - `node`: Node-side tooling (dev/ bridges, migrations, seed) in Node.
+ * - `node`: Node-side tooling (dev/ bridges, migrations, seed) in Node;
+ * - `e2e` and `browser`: end-to-end runs in a second vitest run (see below).
  * Files named `*.node.test.ts` (and everything under dev/) run in Node; every
  * other `*.test.ts` runs in workerd.
  */
@@ -82,6 +83,18 @@ export default defineConfig({
       // Provider calls time out after 0.8 s here, while the simulator's
       // tok_slow answers after 1.5 s: a payment past its deadline.
       workersProject('e2e', ['test/workers/**/*.test.ts'], 1, false, { PAYMENT_TIMEOUT_MS: '800' }),
+      // The storefront in Debian's Chromium (playwright-core) against `npm
+      // run dev`: last, alone, in the same second run as e2e.
+      {
+        extends: true,
+        test: {
+          name: 'browser',
+          environment: 'node',
+          include: ['test/browser/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

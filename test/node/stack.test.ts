@@ -3,64 +3,14 @@
  * up a working store, with embedded PGlite and with a real Postgres, and
  * Ctrl-C must leave nothing running.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dropDatabaseOn } from '../../dev/postgres';
-import { freePort, isListening } from '../../dev/processes';
+import { isListening } from '../../dev/processes';
+import { running, startStack, stopStack } from '../stack';
 
 const adminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  port: number;
-  ports: number[];
-  dataDir: string;
-}
-
-const running: Running[] = [];
-
-async function startStack(env: Record<string, string>): Promise<Running> {
-  const [port, pgBridge, upstash, pglite] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const dataDir = mkdtempSync(join(tmpdir(), 'pasar-stack-'));
-  let out = '';
-  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'dev/stack.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      PG_BRIDGE_PORT: String(pgBridge),
-      UPSTASH_BRIDGE_PORT: String(upstash),
-      PGLITE_PORT: String(pglite),
-      PASAR_DATA_DIR: dataDir,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const r: Running = { child, output: () => out, port, ports: [pgBridge, upstash], dataDir };
-  running.push(r);
-  const deadline = Date.now() + 150_000;
-  while (!out.includes('[pasar] storefront:')) {
-    if (child.exitCode !== null) throw new Error(`stack exited early:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`stack did not come up:\n${out}`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
-  return r;
-}
-
-async function stopStack(r: Running): Promise<number | null> {
-  if (r.child.exitCode === null) {
-    const exited = new Promise<number | null>((res) => r.child.once('exit', (code) => res(code)));
-    r.child.kill('SIGINT');
-    return exited;
-  }
-  return r.child.exitCode;
-}
 
 afterEach(async () => {
   for (const r of running.splice(0)) {
