@@ -13,7 +13,9 @@ import { isRegionCode } from '../../db/regions';
 import { getCategories, getProduct, listProducts, SLUG } from '../catalog/service';
 import type { Served } from '../catalog/tiers';
 import { ApiError } from '../lib/errors';
+import { sameOriginWrites } from '../middleware/origin';
 import { region } from '../middleware/region';
+import { shopper } from '../middleware/session';
 import { toApiError } from '../middleware/errors';
 import { services } from '../services';
 import type { AppEnv } from '../types';
@@ -36,9 +38,14 @@ export const pageRoutes = new Hono<AppEnv>();
 // Region and services run here, for exactly the page paths, rather than in
 // app.ts: a sub-app's own error handler then also covers them, so an unknown
 // `?region=` on a page is an HTML page, not the API's JSON envelope.
-for (const path of ['/', '/c/*', '/p/*', '/search']) {
-  pageRoutes.use(path, region(), services());
-}
+// The shopper's own pages (cart, checkout, orders, account) also know who
+// is signed in, and their forms are same-origin only (CSRF), like the API's
+// writes. Catalog pages stay the same for everyone: cacheable, nothing
+// personal on them.
+const CATALOG_PAGES = ['/', '/c/*', '/p/*', '/search'];
+const SHOPPER_PAGES = ['/cart', '/cart/*', '/checkout', '/checkout/*', '/orders/*', '/account', '/account/*'];
+for (const path of CATALOG_PAGES) pageRoutes.use(path, region(), services());
+for (const path of SHOPPER_PAGES) pageRoutes.use(path, sameOriginWrites(), region(), services(), shopper());
 
 pageRoutes.onError((err, c) => {
   const requestId = c.get('requestId');
