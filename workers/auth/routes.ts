@@ -47,11 +47,14 @@ export const NewPassword = z
   .refine((p) => p.trim().length > 0, 'Not only spaces.')
   .openapi({ example: 'kopi-kaya-toast-2026' });
 
+/** The name a shopper goes by. */
+export const AccountName = z.string().trim().min(1, 'Required.').max(100, 'At most 100 characters.');
+
 const RegisterBody = z
   .object({
     email: Email,
     password: NewPassword,
-    name: z.string().trim().min(1, 'Required.').max(100),
+    name: AccountName,
   })
   .strict()
   .openapi('RegisterRequest');
@@ -102,7 +105,72 @@ export async function startSession(c: Context<AppEnv>, userId: string): Promise<
   setSessionCookie(c, id);
 }
 
+/** Ends the request's session on the server (if any) and clears its cookie; 503 when Redis is down. */
+export async function signOut(c: Context<AppEnv>): Promise<void> {
+  const session = await c.var.shopper.session();
+  if (session) await revokeSession(c.var.services.redis, session).catch(redisOutage);
+  clearSessionCookie(c);
+}
+
+/** What a sign-up answers, taken email or not. */
+export const REGISTERED_MESSAGE = 'If this email was not registered yet, the account is ready: sign in to continue.';
+
 const invalidCredentials = () => new ApiError(401, 'unauthorized', 'The email or password is not right.');
+
+/**
+ * Registers an account (shared by `POST /api/auth/register` and the sign-up
+ * page). Rate limited per client IP; the same outcome, after the same
+ * argon2id work, whether or not the email already has an account.
+ */
+export async function registerAccount(c: Context<AppEnv>, input: { email: string; password: string; name: string }): Promise<void> {
+  const { email, password, name } = input;
+  // Counted after validation: a typo in a form must not use up a shared address's sign-ups.
+  await enforceRateLimit(c, 'register_ip', clientIp(c));
+  // Hash first, either way: the answer for a taken email costs the same time.
+  const passwordHash = hashPassword(password);
+  const inserted = await c.var.services.db.primary
+    .insert(users)
+    .values({ id: newId('usr'), email, name, passwordHash })
+    .onConflictDoNothing({ target: users.email })
+    .returning({ id: users.id });
+  if (inserted.length === 0) {
+    // Deployed, this is where the owner of the address would be emailed ("someone tried to sign up with your address").
+    console.log(JSON.stringify({ level: 'info', event: 'register.existing_email', requestId: c.get('requestId') }));
+  }
+}
+
+/** What a successful {@link signIn} did. */
+export interface SignInResult {
+  user: typeof users.$inferSelect;
+  cart: CartClaim;
+}
+
+/**
+ * Signs in (shared by `POST /api/auth/login` and the sign-in page): rate
+ * limits per client IP and per email, argon2id verification (against a
+ * dummy hash for an unknown email), a rehash when the parameters are old,
+ * the guest cart handed to the account, then a fresh session and its
+ * cookie. 401 `unauthorized` (one message for both cases), 429, 503.
+ */
+export async function signIn(c: Context<AppEnv>, input: { email: string; password: string; cartId?: string }): Promise<SignInResult> {
+  const { email, password, cartId } = input;
+  await enforceRateLimit(c, 'login_ip', clientIp(c));
+  await enforceRateLimit(c, 'login_account', email);
+  const db = c.var.services.db.primary;
+  const [user] = await db.select().from(users).where(eq(users.email, email)).limit(1);
+  // Unknown email: the same argon2id work against a hash of no one's password.
+  const ok = verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+  if (!user || !ok) throw invalidCredentials();
+  if (needsRehash(user.passwordHash)) {
+    await db.update(users).set({ passwordHash: hashPassword(password), updatedAt: new Date() }).where(eq(users.id, user.id));
+  }
+  // The cart first: if Redis fails there, no session has been handed out with the 503.
+  const cart: CartClaim = await claimCartOnLogin(c.var.services.redis, user.id, cartId).catch(redisOutage);
+  await startSession(c, user.id);
+  // In: a few mistyped attempts before this one stop counting against the account.
+  await resetRateLimit(c, 'login_account', email);
+  return { user, cart };
+}
 
 export const authRoutes = createRouter()
   .openapi(
@@ -128,21 +196,9 @@ export const authRoutes = createRouter()
     }),
     async (c) => {
       const { email, password, name } = c.req.valid('json');
-      // Counted after validation: a typo in a form must not use up a shared address's sign-ups.
-      await enforceRateLimit(c, 'register_ip', clientIp(c));
-      // Hash first, either way: the answer for a taken email costs the same time.
-      const passwordHash = hashPassword(password);
-      const inserted = await c.var.services.db.primary
-        .insert(users)
-        .values({ id: newId('usr'), email, name, passwordHash })
-        .onConflictDoNothing({ target: users.email })
-        .returning({ id: users.id });
-      if (inserted.length === 0) {
-        // Deployed, this is where the owner of the address would be emailed ("someone tried to sign up with your address").
-        console.log(JSON.stringify({ level: 'info', event: 'register.existing_email', requestId: c.get('requestId') }));
-      }
+      await registerAccount(c, { email, password, name });
       c.header('cache-control', 'no-store');
-      return c.json({ email, message: 'If this email was not registered yet, the account is ready: sign in to continue.' }, 201);
+      return c.json({ email, message: REGISTERED_MESSAGE }, 201);
     },
   )
   .openapi(
@@ -166,21 +222,7 @@ export const authRoutes = createRouter()
     }),
     async (c) => {
       const { email, password, cartId } = c.req.valid('json');
-      await enforceRateLimit(c, 'login_ip', clientIp(c));
-      await enforceRateLimit(c, 'login_account', email);
-      const db = c.var.services.db.primary;
-      const [user] = await db.select().from(users).where(eq(users.email, email)).limit(1);
-      // Unknown email: the same argon2id work against a hash of no one's password.
-      const ok = verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-      if (!user || !ok) throw invalidCredentials();
-      if (needsRehash(user.passwordHash)) {
-        await db.update(users).set({ passwordHash: hashPassword(password), updatedAt: new Date() }).where(eq(users.id, user.id));
-      }
-      // The cart first: if Redis fails there, no session has been handed out with the 503.
-      const cart: CartClaim = await claimCartOnLogin(c.var.services.redis, user.id, cartId).catch(redisOutage);
-      await startSession(c, user.id);
-      // In: a few mistyped attempts before this one stop counting against the account.
-      await resetRateLimit(c, 'login_account', email);
+      const { user, cart } = await signIn(c, { email, password, cartId });
       c.header('cache-control', 'no-store');
       return c.json({ user: userView(user), cart: { id: cart.cartId, outcome: cart.outcome, ...(cart.refused ? { refused: cart.refused } : {}) } }, 200);
     },
@@ -199,9 +241,7 @@ export const authRoutes = createRouter()
       },
     }),
     async (c) => {
-      const session = await c.var.shopper.session();
-      if (session) await revokeSession(c.var.services.redis, session).catch(redisOutage);
-      clearSessionCookie(c);
+      await signOut(c);
       c.header('cache-control', 'no-store');
       return c.json({ signedOut: true as const }, 200);
     },

@@ -9,16 +9,19 @@
  * checkout or a 409.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import type { CheckoutRequest } from '../../durable-objects/checkout';
+import type { Context } from 'hono';
+import type { CheckoutRequest, CheckoutState } from '../../durable-objects/checkout';
 import { ApiError, invalidRequest, notFound } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
 import { base32 } from '../lib/ids';
 import { createRouter, errorResponse } from '../lib/router';
 import { clientIp, enforceRateLimit, rateLimitConfig } from '../middleware/rate-limit';
+import type { AppEnv } from '../types';
 
 const encoder = new TextEncoder();
 
-const CheckoutBody = z
+/** Body of `POST /api/checkout`; the checkout page validates its form with it too. */
+export const CheckoutBody = z
   .object({
     cartId: z.string().min(1).max(100),
     email: z.email().max(254),
@@ -73,6 +76,39 @@ export async function checkoutIdFor(secret: string, idempotencyKey: string): Pro
 
 const CHECKOUT_ID = /^chk_[0-9a-hjkmnp-tv-z]{26}$/;
 
+/** A valid checkout request, as {@link CheckoutBody} parses it. */
+export type CheckoutInput = z.infer<typeof CheckoutBody>;
+
+/**
+ * Starts (or finds again) the checkout of `key`: the buyer from the session,
+ * the id from the key, the rate limit for new checkouts only, then the
+ * Durable Object. Shared by `POST /api/checkout` and the checkout page.
+ * Throws 409 `idempotency_conflict` for the same key with another body.
+ */
+export async function startCheckout(c: Context<AppEnv>, key: string, body: CheckoutInput): Promise<{ state: CheckoutState; created: boolean }> {
+  const session = await c.var.shopper.session();
+  // The buyer comes from the session only: a client-sent userId is an unknown field (400).
+  const request: CheckoutRequest = { ...body, email: body.email.trim().toLowerCase(), ...(session ? { userId: session.userId } : {}) };
+  const checkoutId = await checkoutIdFor(c.env.SIGNING_SECRET, key);
+  const stub = c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId), { locationHint: c.var.region.locationHint });
+  // Only new checkouts count against the limit: a retry of one already
+  // started must get its checkout back (shared/API.md), never a 429.
+  if (rateLimitConfig(c.env).enabled && !(await stub.status())) {
+    await enforceRateLimit(c, 'checkout', session ? `user:${session.userId}` : `ip:${clientIp(c)}`);
+  }
+  const result = await stub.start(checkoutId, await sha256Hex(canonical(request)), request);
+  if (!result.ok) {
+    throw new ApiError(409, 'idempotency_conflict', 'This Idempotency-Key was used with a different request body.');
+  }
+  return { state: result.state, created: result.created };
+}
+
+/** Where checkout `checkoutId` is, or null for an id that names no checkout. */
+export async function checkoutState(c: Context<AppEnv>, checkoutId: string): Promise<CheckoutState | null> {
+  if (!CHECKOUT_ID.test(checkoutId)) return null;
+  return (await c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId)).status()) ?? null;
+}
+
 export const checkoutRoutes = createRouter()
   .openapi(
     createRoute({
@@ -101,21 +137,7 @@ export const checkoutRoutes = createRouter()
           { in: 'header', field: 'idempotency-key', message: key ? 'Longer than 255 characters.' : 'Required.' },
         ]);
       }
-      const body = c.req.valid('json');
-      const session = await c.var.shopper.session();
-      // The buyer comes from the session only: a client-sent userId is an unknown field (400).
-      const request: CheckoutRequest = { ...body, email: body.email.trim().toLowerCase(), ...(session ? { userId: session.userId } : {}) };
-      const checkoutId = await checkoutIdFor(c.env.SIGNING_SECRET, key);
-      const stub = c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId), { locationHint: c.var.region.locationHint });
-      // Only new checkouts count against the limit: a retry of one already
-      // started must get its checkout back (shared/API.md), never a 429.
-      if (rateLimitConfig(c.env).enabled && !(await stub.status())) {
-        await enforceRateLimit(c, 'checkout', session ? `user:${session.userId}` : `ip:${clientIp(c)}`);
-      }
-      const result = await stub.start(checkoutId, await sha256Hex(canonical(request)), request);
-      if (!result.ok) {
-        throw new ApiError(409, 'idempotency_conflict', 'This Idempotency-Key was used with a different request body.');
-      }
+      const result = await startCheckout(c, key, c.req.valid('json'));
       return c.json(result.state, result.created ? 202 : 200);
     },
   )
@@ -133,8 +155,7 @@ export const checkoutRoutes = createRouter()
     }),
     async (c) => {
       const { checkoutId } = c.req.valid('param');
-      if (!CHECKOUT_ID.test(checkoutId)) throw notFound('No such checkout.');
-      const state = await c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId)).status();
+      const state = await checkoutState(c, checkoutId);
       if (!state) throw notFound('No such checkout.');
       c.header('cache-control', 'no-store');
       return c.json(state, 200);

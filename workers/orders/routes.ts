@@ -7,12 +7,14 @@
  * an order just placed is visible to its buyer at once.
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { asc, eq } from 'drizzle-orm';
 import { orderLines, orders } from '../../db/schema';
 import { notFound } from '../lib/errors';
 import { MoneySchema } from '../lib/money';
 import { createRouter, errorResponse } from '../lib/router';
 import { sha256Hex } from '../lib/hash';
+import type { AppEnv } from '../types';
 
 const OrderSchema = z
   .object({
@@ -32,6 +34,45 @@ const OrderSchema = z
   })
   .openapi('Order');
 
+/** An order as its buyer sees it (the JSON of `GET /api/orders/:orderId`). */
+export type OrderView = z.infer<typeof OrderSchema>;
+
+/**
+ * Order `orderId` for whoever may read it: the holder of its access token
+ * (`token`), else the account that placed it (the session); null for
+ * everyone else, as for an order that does not exist. Shared by the API and
+ * the order confirmation page.
+ */
+export async function readOrder(c: Context<AppEnv>, orderId: string, token: string | undefined): Promise<OrderView | null> {
+  const session = token ? null : await c.var.shopper.session();
+  if ((!token && !session) || !/^ord_[0-9a-z]{26}$/.test(orderId)) return null;
+  const db = c.var.services.db.primary;
+  const [order] = await db.select().from(orders).where(eq(orders.id, orderId));
+  if (!order) return null;
+  if (token) {
+    const presented = new TextEncoder().encode(await sha256Hex(token));
+    const expected = new TextEncoder().encode(order.accessTokenHash);
+    if (presented.length !== expected.length || !crypto.subtle.timingSafeEqual(presented, expected)) return null;
+  } else if (order.userId === null || order.userId !== session!.userId) {
+    return null;
+  }
+  const lines = await db.select().from(orderLines).where(eq(orderLines.orderId, orderId)).orderBy(asc(orderLines.sku));
+  const money = (amount: number) => ({ amount, currency: order.currency });
+  return {
+    id: order.id,
+    number: order.number,
+    status: order.status,
+    region: order.regionCode,
+    email: order.email,
+    lines: lines.map((l) => ({ variantId: l.variantId, sku: l.sku, title: l.title, quantity: l.quantity, unitPrice: money(l.unitAmount), lineTotal: money(l.lineAmount) })),
+    subtotal: money(order.subtotalAmount),
+    tax: money(order.taxAmount),
+    total: money(order.totalAmount),
+    shippingAddress: order.shippingAddress as unknown as Record<string, string>,
+    createdAt: order.createdAt.toISOString(),
+  };
+}
+
 export const orderRoutes = createRouter().openapi(
   createRoute({
     method: 'get',
@@ -50,37 +91,9 @@ export const orderRoutes = createRouter().openapi(
   async (c) => {
     const { orderId } = c.req.valid('param');
     const token = c.req.valid('query').token ?? c.req.header('x-order-token');
-    const hidden = () => notFound('No such order.');
-    const session = token ? null : await c.var.shopper.session();
-    if ((!token && !session) || !/^ord_[0-9a-z]{26}$/.test(orderId)) throw hidden();
-    const db = c.var.services.db.primary;
-    const [order] = await db.select().from(orders).where(eq(orders.id, orderId));
-    if (!order) throw hidden();
-    if (token) {
-      const presented = new TextEncoder().encode(await sha256Hex(token));
-      const expected = new TextEncoder().encode(order.accessTokenHash);
-      if (presented.length !== expected.length || !crypto.subtle.timingSafeEqual(presented, expected)) throw hidden();
-    } else if (order.userId === null || order.userId !== session!.userId) {
-      throw hidden();
-    }
-    const lines = await db.select().from(orderLines).where(eq(orderLines.orderId, orderId)).orderBy(asc(orderLines.sku));
-    const money = (amount: number) => ({ amount, currency: order.currency });
+    const order = await readOrder(c, orderId, token);
+    if (!order) throw notFound('No such order.');
     c.header('cache-control', 'private, no-store');
-    return c.json(
-      {
-        id: order.id,
-        number: order.number,
-        status: order.status,
-        region: order.regionCode,
-        email: order.email,
-        lines: lines.map((l) => ({ variantId: l.variantId, sku: l.sku, title: l.title, quantity: l.quantity, unitPrice: money(l.unitAmount), lineTotal: money(l.lineAmount) })),
-        subtotal: money(order.subtotalAmount),
-        tax: money(order.taxAmount),
-        total: money(order.totalAmount),
-        shippingAddress: order.shippingAddress as unknown as Record<string, string>,
-        createdAt: order.createdAt.toISOString(),
-      },
-      200,
-    );
+    return c.json(order, 200);
   },
 );

@@ -17,7 +17,7 @@ import type { AppEnv } from '../types';
  * deploy that changes markup or copy must bump this, or browsers holding a
  * page keep revalidating into 304s for the old markup.
  */
-export const PAGE_TEMPLATE_VERSION = 'pages-1';
+export const PAGE_TEMPLATE_VERSION = 'pages-2';
 
 /**
  * Pages load nothing but their own CSS, images and (same-origin) media, and
@@ -32,6 +32,12 @@ export const PAGE_CSP =
  * change is never held in a shopper's cache; the same policy as the API.
  */
 export const PAGE_CACHE_CONTROL = 'public, max-age=0, must-revalidate';
+
+/**
+ * The shopper's own pages (cart, checkout, orders): never stored by a
+ * browser or a shared cache, never answered with a 304.
+ */
+export const PRIVATE_CACHE_CONTROL = 'private, no-store';
 
 /** Stock at or below which a variant says "Only N left" instead of "In stock". */
 export const LOW_STOCK_THRESHOLD = 5;
@@ -137,6 +143,16 @@ export async function sendPage(c: Context<AppEnv>, reads: readonly Served<unknow
   c.header('Cache-Control', PAGE_CACHE_CONTROL);
   if (matches(c.req.header('if-none-match'), etag)) return c.body(null, 304);
   return c.html(render(), 200);
+}
+
+/**
+ * Answers a personal page (a cart, a checkout, an order): the page headers,
+ * `private, no-store`, no ETag.
+ */
+export function sendPrivatePage(c: Context<AppEnv>, status: ContentfulStatusCode, render: () => Html): Response | Promise<Response> {
+  setPageHeaders(c, softRegion(c), []);
+  c.header('Cache-Control', PRIVATE_CACHE_CONTROL);
+  return c.html(render(), status);
 }
 
 /**

@@ -169,7 +169,9 @@ describe('GET /p/:slug (product)', () => {
     expect(radios).toHaveLength(api.variants.length);
     for (const id of radios) expect(html).toContain(`<label for="${id}">`);
     expect(html).toMatch(/In stock|Only \d+ left/);
-    expect(html).toMatch(/<button type="button" class="button" disabled=""/);
+    // The options and the button are the add-to-cart form (workers/pages/cart.test.ts covers it).
+    expect(html).toContain('<form class="buy" method="post" action="/cart/items">');
+    expect(html).toMatch(/<button type="submit" class="button">Add to cart<\/button>/);
   });
 
   it('keeps ?region= on its links so pages after it stay in that region', async () => {

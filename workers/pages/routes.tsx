@@ -19,6 +19,9 @@ import { shopper } from '../middleware/session';
 import { toApiError } from '../middleware/errors';
 import { services } from '../services';
 import type { AppEnv } from '../types';
+import { accountPages } from './account';
+import { cartPages } from './cart';
+import { checkoutPages } from './checkout';
 import { pageContext, safeNext, sendPage } from './page';
 import { renderNotFoundPage, renderStatusPage } from './status';
 import { CategoryPage, HomePage, ProductPage, SearchPage } from './views';
@@ -46,6 +49,9 @@ const CATALOG_PAGES = ['/', '/c/*', '/p/*', '/search'];
 const SHOPPER_PAGES = ['/cart', '/cart/*', '/checkout', '/checkout/*', '/orders/*', '/account', '/account/*'];
 for (const path of CATALOG_PAGES) pageRoutes.use(path, region(), services());
 for (const path of SHOPPER_PAGES) pageRoutes.use(path, sameOriginWrites(), region(), services(), shopper());
+pageRoutes.route('/', cartPages);
+pageRoutes.route('/', checkoutPages);
+pageRoutes.route('/', accountPages);
 
 pageRoutes.onError((err, c) => {
   const requestId = c.get('requestId');

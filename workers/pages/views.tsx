@@ -1,4 +1,5 @@
 /** The storefront's pages as components: home, category listing, search results, product. */
+import { MAX_LINE_QUANTITY } from '../carts/store';
 import type { Category, Product, ProductSummary } from '../catalog/schemas';
 import { Breadcrumbs, Pagination, Price, ProductGrid, ProductImage, availabilityLabel, type Crumb } from './components';
 import { Layout, STORE_NAME } from './layout';
@@ -234,7 +235,7 @@ export function ProductPage({ ctx, product, categories }: ProductPageProps) {
           <h1 class="product__title">{product.title}</h1>
           <Price price={cheapest.price} compareAt={cheapest.compareAtPrice} region={region} prefix={samePrice ? undefined : 'From'} />
           <p class={`stock stock--${overall.tone}`}>{overall.text}</p>
-          <div class="buy">
+          <form class="buy" method="post" action="/cart/items">
             <fieldset class="variants">
               <legend>{variants.length > 1 ? 'Choose an option' : 'Option'}</legend>
               {variants.map((v) => {
@@ -242,7 +243,7 @@ export function ProductPage({ ctx, product, categories }: ProductPageProps) {
                 const id = `variant-${v.id}`;
                 return (
                   <div class="variant">
-                    <input type="radio" name="variant" id={id} value={v.id} checked={preselected?.id === v.id} disabled={v.available <= 0} />
+                    <input type="radio" name="variant" id={id} value={v.id} checked={preselected?.id === v.id} disabled={v.available <= 0} required />
                     <label for={id}>
                       <span class="variant__title">{v.title}</span>
                       <Price price={v.price} compareAt={v.compareAtPrice} region={region} inline />
@@ -252,14 +253,14 @@ export function ProductPage({ ctx, product, categories }: ProductPageProps) {
                 );
               })}
             </fieldset>
-            {/* The cart is not built yet: the button is shown, disabled, and says why. */}
-            <button type="button" class="button" disabled aria-describedby="cart-note">
+            <div class="buy__quantity">
+              <label for="buy-quantity">Quantity</label>
+              <input id="buy-quantity" type="number" name="quantity" value="1" min={1} max={MAX_LINE_QUANTITY} step={1} inputmode="numeric" required />
+            </div>
+            <button type="submit" class="button" disabled={!preselected}>
               Add to cart
             </button>
-            <p id="cart-note" class="note">
-              Online cart and checkout are coming soon.
-            </p>
-          </div>
+          </form>
           <section class="product__description" aria-labelledby="description-title">
             <h2 id="description-title">Description</h2>
             {paragraphs(product.description).map((p) => (
