@@ -27,7 +27,7 @@ import { formatMoney } from '../lib/money';
 import { clearSessionCookie } from '../middleware/session';
 import type { AppEnv } from '../types';
 import { cartCookie, clearCartCookie, setCartCookie } from './cart-cookie';
-import { Pagination } from './components';
+import { FormField, Pagination } from './components';
 import { Layout } from './layout';
 import { PAGE_CSP, pageContext, safeNext, softRegion, type PageContext } from './page';
 import { renderStatusPage } from './status';
@@ -99,53 +99,6 @@ function loginPath(next?: string): string {
 
 // --- Components -----------------------------------------------------------
 
-/** A labelled input with its hint and error, both announced with it. */
-function Field(props: {
-  id: string;
-  name: string;
-  label: string;
-  type: 'text' | 'email' | 'password';
-  value?: string;
-  error?: string;
-  hint?: string;
-  autocomplete: string;
-  minlength?: number;
-  maxlength: number;
-  autofocus?: boolean;
-}) {
-  const hintId = props.hint ? `${props.id}-hint` : undefined;
-  const errorId = props.error ? `${props.id}-error` : undefined;
-  const describedBy = [hintId, errorId].filter(Boolean).join(' ') || undefined;
-  return (
-    <div class={props.error ? 'field field--invalid' : 'field'}>
-      <label for={props.id}>{props.label}</label>
-      {props.hint ? (
-        <p class="field__hint" id={hintId}>
-          {props.hint}
-        </p>
-      ) : null}
-      <input
-        id={props.id}
-        name={props.name}
-        type={props.type}
-        value={props.type === 'password' ? undefined : props.value}
-        autocomplete={props.autocomplete}
-        minlength={props.minlength}
-        maxlength={props.maxlength}
-        required
-        autofocus={props.autofocus}
-        aria-invalid={props.error ? 'true' : undefined}
-        aria-describedby={describedBy}
-      />
-      {props.error ? (
-        <p class="field__error" id={errorId}>
-          {props.error}
-        </p>
-      ) : null}
-    </div>
-  );
-}
-
 /** A message above a form: an error (announced at once) or a notice. */
 function FormMessage({ tone, text }: { tone: 'error' | 'notice'; text?: string }) {
   if (!text) return null;
@@ -179,9 +132,9 @@ export function RegisterPage({ ctx, values = {}, errors = {}, message }: Registe
         <h1 id="auth-title">Create an account</h1>
         <FormMessage tone="error" text={message} />
         <form class="auth__form" action="/account/register" method="post" novalidate>
-          <Field id="register-name" name="name" label="Name" type="text" value={values.name} error={errors.name} autocomplete="name" maxlength={100} autofocus={!!errors.name} />
-          <Field id="register-email" name="email" label="Email" type="email" value={values.email} error={errors.email} autocomplete="email" maxlength={254} />
-          <Field
+          <FormField id="register-name" name="name" label="Name" type="text" value={values.name} error={errors.name} autocomplete="name" maxlength={100} required autofocus={!!errors.name} />
+          <FormField id="register-email" name="email" label="Email" type="email" value={values.email} error={errors.email} autocomplete="email" maxlength={254} required />
+          <FormField
             id="register-password"
             name="password"
             label="Password"
@@ -191,6 +144,7 @@ export function RegisterPage({ ctx, values = {}, errors = {}, message }: Registe
             autocomplete="new-password"
             minlength={8}
             maxlength={256}
+            required
           />
           <button type="submit" class="button">
             Create account
@@ -224,8 +178,8 @@ export function LoginPage({ ctx, email, next, errors = {}, message, notice }: Lo
         <FormMessage tone="error" text={message} />
         <form class="auth__form" action="/account/login" method="post" novalidate>
           {next ? <input type="hidden" name="next" value={next} /> : null}
-          <Field id="login-email" name="email" label="Email" type="email" value={email} error={errors.email} autocomplete="username" maxlength={254} />
-          <Field id="login-password" name="password" label="Password" type="password" error={errors.password} autocomplete="current-password" maxlength={256} />
+          <FormField id="login-email" name="email" label="Email" type="email" value={email} error={errors.email} autocomplete="username" maxlength={254} required />
+          <FormField id="login-password" name="password" label="Password" type="password" error={errors.password} autocomplete="current-password" maxlength={256} required />
           <button type="submit" class="button">
             Sign in
           </button>

@@ -19,6 +19,7 @@ import { formatMoney, type Money } from '../lib/money';
 import { readOrder, type OrderView } from '../orders/routes';
 import type { AppEnv } from '../types';
 import { CartSummary, NoticeBox, actorOf, currentCart, field, loadBrowserCart, type BrowserCart, type Notice } from './cart';
+import { FormField } from './components';
 import { Layout } from './layout';
 import { PRIVATE_CACHE_CONTROL, pageContext, sendPrivatePage, type PageContext } from './page';
 import { StatusPage } from './status';
@@ -101,51 +102,6 @@ const PROGRESS: Record<'pending' | 'reserved' | 'paid', string> = {
   paid: 'Payment received. Writing your order…',
 };
 
-/** A labelled text input with its error, if any. */
-function Field({
-  name,
-  label,
-  values,
-  errors,
-  type = 'text',
-  autocomplete,
-  required = true,
-  maxlength,
-}: {
-  name: keyof CheckoutFormValues;
-  label: string;
-  values: CheckoutFormValues;
-  errors: Partial<Record<keyof CheckoutFormValues, string>>;
-  type?: string;
-  autocomplete: string;
-  required?: boolean;
-  maxlength: number;
-}) {
-  const id = `checkout-${name}`;
-  const error = errors[name];
-  return (
-    <div class={`field${error ? ' field--invalid' : ''}`}>
-      <label for={id}>{label}</label>
-      <input
-        id={id}
-        type={type}
-        name={name}
-        value={values[name]}
-        autocomplete={autocomplete}
-        required={required}
-        maxlength={maxlength}
-        aria-invalid={error ? 'true' : undefined}
-        aria-describedby={error ? `${id}-error` : undefined}
-      />
-      {error ? (
-        <p id={`${id}-error`} class="field__error">
-          {error}
-        </p>
-      ) : null}
-    </div>
-  );
-}
-
 /** Props of {@link CheckoutPage}. */
 interface CheckoutPageProps {
   ctx: PageContext;
@@ -195,15 +151,23 @@ export function CheckoutPage({ ctx, view, values, errors, idempotencyKey, notice
             <input type="hidden" name="key" value={idempotencyKey} />
             <fieldset>
               <legend>Contact</legend>
-              <Field name="email" label="Email" type="email" autocomplete="email" maxlength={254} values={values} errors={errors} />
+              <FormField id="checkout-email" name="email" label="Email" type="email" value={values.email} error={errors.email} autocomplete="email" maxlength={254} required />
             </fieldset>
             <fieldset>
               <legend>Shipping address</legend>
-              <Field name="name" label="Full name" autocomplete="shipping name" maxlength={200} values={values} errors={errors} />
-              <Field name="line1" label="Address" autocomplete="shipping address-line1" maxlength={300} values={values} errors={errors} />
-              <Field name="line2" label="Apartment, unit (optional)" autocomplete="shipping address-line2" maxlength={300} required={false} values={values} errors={errors} />
-              <Field name="city" label="City" autocomplete="shipping address-level2" maxlength={100} values={values} errors={errors} />
-              <Field name="postalCode" label="Postal code" autocomplete="shipping postal-code" maxlength={20} values={values} errors={errors} />
+              <FormField id="checkout-name" name="name" label="Full name" value={values.name} error={errors.name} autocomplete="shipping name" maxlength={200} required />
+              <FormField id="checkout-line1" name="line1" label="Address" value={values.line1} error={errors.line1} autocomplete="shipping address-line1" maxlength={300} required />
+              <FormField
+                id="checkout-line2"
+                name="line2"
+                label="Apartment, unit (optional)"
+                value={values.line2}
+                error={errors.line2}
+                autocomplete="shipping address-line2"
+                maxlength={300}
+              />
+              <FormField id="checkout-city" name="city" label="City" value={values.city} error={errors.city} autocomplete="shipping address-level2" maxlength={100} required />
+              <FormField id="checkout-postalCode" name="postalCode" label="Postal code" value={values.postalCode} error={errors.postalCode} autocomplete="shipping postal-code" maxlength={20} required />
               <div class={`field${errors.country ? ' field--invalid' : ''}`}>
                 <label for="checkout-country">Country</label>
                 <select id="checkout-country" name="country" autocomplete="shipping country" required>

@@ -1,4 +1,4 @@
-/** Building blocks shared by the pages: prices, images, product cards, breadcrumbs, pagination. */
+/** Building blocks shared by the pages: prices, images, product cards, breadcrumbs, pagination, form fields. */
 import type { Region } from '../../db/regions';
 import type { Image, ProductSummary } from '../catalog/schemas';
 import { formatMoney, type Money } from '../lib/money';
@@ -157,5 +157,67 @@ export function Pagination({ first, next, isFirstPage }: { first: string; next: 
         </a>
       ) : null}
     </nav>
+  );
+}
+
+/**
+ * A labelled `<input>` with an optional hint and error message, both tied to
+ * the input through `aria-describedby` (as `<id>-hint` and `<id>-error`) so
+ * they are announced with it; an error also marks it `aria-invalid`.
+ *
+ * Rendered as `div.field` (plus `field--invalid` with an error), holding the
+ * label, then `p.field__hint`, the input, and `p.field__error`. A password
+ * field never echoes `value` back into the page.
+ */
+export function FormField(props: {
+  /** The input's id; the label, hint and error ids derive from it. */
+  id: string;
+  name: string;
+  label: string;
+  /** Defaults to `text`. */
+  type?: 'text' | 'email' | 'password';
+  /** What was typed before (ignored for `password`). */
+  value?: string;
+  /** The message shown under the input; its presence marks the field invalid. */
+  error?: string;
+  /** Guidance shown between the label and the input. */
+  hint?: string;
+  autocomplete: string;
+  required?: boolean;
+  minlength?: number;
+  maxlength?: number;
+  autofocus?: boolean;
+}) {
+  const type = props.type ?? 'text';
+  const hintId = props.hint ? `${props.id}-hint` : undefined;
+  const errorId = props.error ? `${props.id}-error` : undefined;
+  const describedBy = [hintId, errorId].filter(Boolean).join(' ') || undefined;
+  return (
+    <div class={props.error ? 'field field--invalid' : 'field'}>
+      <label for={props.id}>{props.label}</label>
+      {props.hint ? (
+        <p class="field__hint" id={hintId}>
+          {props.hint}
+        </p>
+      ) : null}
+      <input
+        id={props.id}
+        name={props.name}
+        type={type}
+        value={type === 'password' ? undefined : props.value}
+        autocomplete={props.autocomplete}
+        minlength={props.minlength}
+        maxlength={props.maxlength}
+        required={props.required}
+        autofocus={props.autofocus}
+        aria-invalid={props.error ? 'true' : undefined}
+        aria-describedby={describedBy}
+      />
+      {props.error ? (
+        <p class="field__error" id={errorId}>
+          {props.error}
+        </p>
+      ) : null}
+    </div>
   );
 }
