@@ -44,8 +44,14 @@ export function createApp(): OpenAPIHono<AppEnv> {
   // domain); everything else keeps the strict same-origin policy.
   const apiHeaders = secureHeaders();
   const mediaHeaders = secureHeaders({ crossOriginResourcePolicy: 'cross-origin' });
+  // Pages keep the referrer within the store: with `no-referrer` browsers
+  // send `Origin: null` on a form POST, and the same-origin check of the
+  // shopper's forms (CSRF) could not tell the store's own forms apart.
+  const pageHeaders = secureHeaders({ referrerPolicy: 'same-origin' });
   app.use(function securityHeaders(c, next) {
-    return c.req.path.startsWith('/media/') ? mediaHeaders(c, next) : apiHeaders(c, next);
+    const path = c.req.path;
+    if (path.startsWith('/media/')) return mediaHeaders(c, next);
+    return path.startsWith('/api') || path.startsWith('/admin/api') ? apiHeaders(c, next) : pageHeaders(c, next);
   });
   app.use(
     methodNotAllowed({

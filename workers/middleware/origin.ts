@@ -46,6 +46,7 @@ export function sameOriginWrites(options: SameOriginOptions = {}): MiddlewareHan
     if (!allowed) {
       throw new ApiError(403, 'forbidden', 'Cross-site request refused: this write must come from the store itself.', {
         origin: origin?.slice(0, 200) ?? null,
+        expected: own,
       });
     }
     await next();
