@@ -4,8 +4,11 @@
  * Postgres and Redis, as a shopper would use it. Each step leaves a
  * screenshot in `test-results/screenshots/` (CI output, not committed).
  *
- * Covers the shop as far as it is built: browsing, typo-tolerant search,
- * the product page, the region switcher, and the page-weight budget.
+ * A shopper browses, searches with a typo, adds two variants, changes a
+ * quantity, registers, checks out with `tok_ok`, sees the confirmation and
+ * finds the order in their history; `tok_decline` fails clearly and keeps
+ * the cart; the region switcher changes currency and prices; and the
+ * product page keeps to its weight budget.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedFixtures } from '../../db/seed';
 import { dropDatabaseOn } from '../../dev/postgres';
 import { running, startStack, stopStack, type Running } from '../stack';
 
@@ -105,6 +109,98 @@ describe('a shopper in the browser', () => {
     await expect(page.locator('#region-select').inputValue()).resolves.toBe('my');
     await page.context().close();
   }, 60_000);
+});
+
+const fx = seedFixtures();
+
+/** Adds the first purchasable variant of product `slug` (`skip` more past it) to the cart from its product page. */
+async function addToCart(page: Page, slug: string, skip = 0): Promise<string> {
+  await page.goto(`${base}/p/${slug}`);
+  const radio = page.locator('form.buy input[name="variant"]:not([disabled])').nth(skip);
+  await radio.check();
+  const variantId = (await radio.getAttribute('value'))!;
+  await page.locator('form.buy button[type="submit"]').click();
+  await page.waitForURL(/\/cart$/);
+  return variantId;
+}
+
+/** Fills the checkout form and places the order; resolves on the page the checkout ends on. */
+async function checkOut(page: Page, email: string, token: string): Promise<void> {
+  await page.goto(`${base}/checkout`);
+  await page.fill('#checkout-email', email);
+  await page.fill('#checkout-name', 'Siti Rahman');
+  await page.fill('#checkout-line1', '1 Orchard Road');
+  await page.fill('#checkout-city', 'Singapore');
+  await page.fill('#checkout-postalCode', '238823');
+  await page.selectOption('#checkout-token', token);
+  await page.locator('form.checkout-form button[type="submit"]').click();
+  // The status page reloads itself until the saga ends: no clicking.
+  await page.waitForURL(/\/checkout\/chk_/);
+}
+
+describe('a purchase in the browser', () => {
+  it('adds two variants, changes a quantity, registers, checks out with tok_ok, and finds the order in the history', async () => {
+    const page = await shopper();
+    // Typo search first, as a shopper would, then two products from the results' world.
+    await page.goto(`${base}/search?q=${encodeURIComponent(fx.searchTerm.slice(0, -1) + fx.searchTerm.slice(-1).repeat(2))}`);
+    await shot(page, '10-search');
+    const first = await addToCart(page, fx.productSlugs[0]!);
+    const second = await addToCart(page, fx.productSlugs[1]!);
+    expect(first).not.toBe(second);
+    expect(await page.locator('.cart-line').count()).toBe(2);
+    await shot(page, '11-cart-two-lines');
+
+    const line = page.locator('.cart-line').filter({ has: page.locator(`form[action="/cart/items/${first}"]`) }).first();
+    await line.locator('form.cart-line__quantity input[name="quantity"]').fill('2');
+    await line.locator('form.cart-line__quantity button[type="submit"]').click();
+    await page.waitForURL(/\/cart$/);
+    await expect(page.locator(`form.cart-line__quantity[action="/cart/items/${first}"] input[name="quantity"]`).inputValue()).resolves.toBe('2');
+    await shot(page, '12-cart-quantity-2');
+
+    const email = `browser.${randomBytes(4).toString('hex')}@example.com`;
+    await page.goto(`${base}/account/register`);
+    await page.fill('#register-name', 'Siti Rahman');
+    await page.fill('#register-email', email);
+    await page.fill('#register-password', 'kopi-kaya-toast-2026');
+    await page.locator('form.auth__form button[type="submit"]').click();
+    await page.waitForURL(/\/account\/login/);
+    await page.fill('#login-email', email);
+    await page.fill('#login-password', 'kopi-kaya-toast-2026');
+    await page.locator('form.auth__form button[type="submit"]').click();
+    await page.waitForURL(/\/account$/);
+    await shot(page, '13-signed-in');
+    // The guest cart came along.
+    await page.goto(`${base}/cart`);
+    expect(await page.locator('.cart-line').count()).toBe(2);
+
+    await checkOut(page, email, 'tok_ok');
+    await page.waitForURL(/\/orders\/ord_/, { timeout: 30_000 });
+    const heading = (await page.locator('h1').textContent())!;
+    expect(heading).toMatch(/Thank you! Order SG-\d{8}/);
+    const number = heading.match(/SG-\d{8}/)![0];
+    await shot(page, '14-confirmation');
+    expect(await page.locator('.order__lines tbody tr').count()).toBe(2);
+
+    await page.goto(`${base}/account`);
+    await expect(page.locator('table.orders').textContent()).resolves.toContain(number);
+    await shot(page, '15-order-history');
+    // A confirmed checkout empties the cart.
+    await page.goto(`${base}/cart`);
+    expect(await page.locator('.cart-line').count()).toBe(0);
+    await page.context().close();
+  }, 120_000);
+
+  it('a declined card says so clearly and keeps the cart as it was', async () => {
+    const page = await shopper('phone');
+    await addToCart(page, fx.productSlugs[2]!);
+    await checkOut(page, 'declined@example.com', 'tok_decline');
+    await page.getByRole('heading', { name: 'Your order did not go through' }).waitFor({ timeout: 30_000 });
+    await shot(page, '16-declined-phone');
+    await expect(page.locator('main').textContent()).resolves.toMatch(/declin/i);
+    await page.goto(`${base}/cart`);
+    expect(await page.locator('.cart-line').count()).toBe(1);
+    await page.context().close();
+  }, 120_000);
 });
 
 describe('the page budget', () => {
