@@ -203,6 +203,47 @@ describe('a purchase in the browser', () => {
   }, 120_000);
 });
 
+/** Presses Tab until the element matching `selector` has the focus (at most 80 times): it must be reachable by keyboard. */
+async function tabTo(page: Page, selector: string): Promise<void> {
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate<boolean>(`document.activeElement?.matches(${JSON.stringify(selector)}) ?? false`)) return;
+  }
+  throw new Error(`${selector} never took the focus by Tab`);
+}
+
+describe('a keyboard-only shopper', () => {
+  it('adds to the cart and checks out with Tab, typing and Enter alone', async () => {
+    const page = await shopper();
+    await page.goto(`${base}/p/${fx.productSlugs[3]}`);
+    await tabTo(page, 'form.buy button[type="submit"]');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/cart$/);
+    expect(await page.locator('.cart-line').count()).toBe(1);
+    await tabTo(page, 'a[href="/checkout"]');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/checkout$/);
+    const fields: [string, string][] = [
+      ['#checkout-email', 'keys@example.com'],
+      ['#checkout-name', 'Wei Ling Tan'],
+      ['#checkout-line1', '10 Bayfront Avenue'],
+      ['#checkout-city', 'Singapore'],
+      ['#checkout-postalCode', '018956'],
+    ];
+    for (const [selector, text] of fields) {
+      await tabTo(page, selector);
+      await page.keyboard.type(text);
+    }
+    expect(await page.locator('#checkout-token').inputValue()).toBe('tok_ok');
+    await tabTo(page, 'form.checkout-form button[type="submit"]');
+    await shot(page, '17-keyboard-checkout');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/orders\/ord_/, { timeout: 30_000 });
+    expect(await page.locator('h1').textContent()).toMatch(/Thank you! Order SG-\d{8}/);
+    await page.context().close();
+  }, 120_000);
+});
+
 describe('the page budget', () => {
   it('keeps the product page under 50 KB of HTML and 30 KB of compressed JS, with nothing render-blocking from elsewhere', async () => {
     const page = await shopper();

@@ -269,7 +269,7 @@ export function OrderPage({ ctx, order }: { ctx: PageContext; order: OrderView }
         <h1>{heading}</h1>
         <p>
           {order.status === 'confirmed'
-            ? `Your order is confirmed. We sent the details to ${order.email}.`
+            ? `Your order is confirmed. It is on record for ${order.email}.`
             : order.status === 'fulfilled'
               ? 'Your order has been shipped.'
               : 'This order was cancelled.'}
