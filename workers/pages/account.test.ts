@@ -296,7 +296,7 @@ describe('header', () => {
     const s = await signUpAndIn();
     const guest = await (await page('/')).text();
     const signedIn = await (await page('/', { headers: { cookie: s.cookie } })).text();
-    expect(guest).toContain('<a class="site-header__account" href="/account">');
+    expect(guest).toContain('<a class="site-header__link" href="/account">');
     expect(signedIn).toBe(guest);
   });
 });

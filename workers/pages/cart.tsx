@@ -31,6 +31,7 @@ import { formatMoney } from '../lib/money';
 import { clientIp, rateLimit } from '../middleware/rate-limit';
 import type { AppEnv } from '../types';
 import { cartCookie, setCartCookie } from './cart-cookie';
+import { EmptyState } from './components';
 import { Layout } from './layout';
 import { PRIVATE_CACHE_CONTROL, pageContext, sendPrivatePage, type PageContext } from './page';
 
@@ -231,14 +232,7 @@ export function CartPage({ ctx, view, notice }: { ctx: PageContext; view: Browse
       </header>
       <NoticeBox notice={notice} />
       {!view || items.length === 0 ? (
-        <div class="empty">
-          <p>Your cart is empty.</p>
-          <p>
-            <a class="button" href={ctx.href('/')}>
-              Continue shopping
-            </a>
-          </p>
-        </div>
+        <EmptyState ctx={ctx} message="Your cart is empty." />
       ) : (
         <>
           {view.region.code !== ctx.region.code ? (

@@ -19,7 +19,7 @@ import { formatMoney, type Money } from '../lib/money';
 import { readOrder, type OrderView } from '../orders/routes';
 import type { AppEnv } from '../types';
 import { CartSummary, NoticeBox, actorOf, currentCart, field, loadBrowserCart, type BrowserCart, type Notice } from './cart';
-import { FormField } from './components';
+import { EmptyState, FormField } from './components';
 import { Layout } from './layout';
 import { PRIVATE_CACHE_CONTROL, pageContext, sendPrivatePage, type PageContext } from './page';
 import { StatusPage } from './status';
@@ -122,14 +122,7 @@ export function CheckoutPage({ ctx, view, values, errors, idempotencyKey, notice
           <h1>Checkout</h1>
         </header>
         <NoticeBox notice={notice} />
-        <div class="empty">
-          <p>Your cart is empty: there is nothing to check out.</p>
-          <p>
-            <a class="button" href={ctx.href('/')}>
-              Continue shopping
-            </a>
-          </p>
-        </div>
+        <EmptyState ctx={ctx} message="Your cart is empty: there is nothing to check out." />
       </Layout>
     );
   }

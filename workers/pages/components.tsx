@@ -221,3 +221,17 @@ export function FormField(props: {
     </div>
   );
 }
+
+/** An empty cart or list: what is (not) there, and the way back to shopping. */
+export function EmptyState({ ctx, message }: { ctx: PageContext; message: string }) {
+  return (
+    <div class="empty">
+      <p>{message}</p>
+      <p>
+        <a class="button" href={ctx.href('/')}>
+          Continue shopping
+        </a>
+      </p>
+    </div>
+  );
+}

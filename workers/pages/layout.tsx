@@ -93,13 +93,13 @@ export function Layout({ ctx, title, description, children }: LayoutProps) {
                 <span>{STORE_NAME}</span>
               </a>
               <SearchForm ctx={ctx} />
-              <a class="site-header__cart" href="/cart">
+              <a class="site-header__link" href="/cart">
                 <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><path d="M3 4h2l2.4 11.2a1 1 0 0 0 1 .8h9.2a1 1 0 0 0 1-.8L20 8H6.2" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" /><circle cx="9" cy="20" r="1.5" fill="currentColor" /><circle cx="17" cy="20" r="1.5" fill="currentColor" /></svg>
-                <span class="site-header__cart-label">Cart</span>
+                <span class="site-header__link-label">Cart</span>
               </a>
-              <a class="site-header__account" href="/account">
+              <a class="site-header__link" href="/account">
                 <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><circle cx="12" cy="8" r="4" fill="none" stroke="currentColor" stroke-width="2" /><path d="M4 21a8 8 0 0 1 16 0" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" /></svg>
-                <span class="site-header__account-label">Account</span>
+                <span class="site-header__link-label">Account</span>
               </a>
             </div>
           </header>

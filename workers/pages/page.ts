@@ -17,7 +17,7 @@ import type { AppEnv } from '../types';
  * deploy that changes markup or copy must bump this, or browsers holding a
  * page keep revalidating into 304s for the old markup.
  */
-export const PAGE_TEMPLATE_VERSION = 'pages-2';
+export const PAGE_TEMPLATE_VERSION = 'pages-3';
 
 /**
  * Pages load nothing but their own CSS, images and (same-origin) media, and
