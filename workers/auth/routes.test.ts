@@ -5,7 +5,7 @@ import { createDatabase } from '../../db/client';
 import { users } from '../../db/schema';
 import { api, archiveCreatedProducts, createProduct, testRedis, type TestProduct } from '../carts/test-helpers';
 import { ARGON2_PARAMS } from './password';
-import { call, newShopper, req, sessionCookieOf, signedInShopper } from './test-helpers';
+import { call, expectHostCookie, newShopper, req, sessionCookieOf, signedInShopper } from './test-helpers';
 
 const errorOf = async (res: Response) => (await res.json<{ error: { code: string; message: string; details?: any } }>()).error;
 
@@ -70,12 +70,7 @@ describe('POST /api/auth/login', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const [cookie] = res.headers.getSetCookie();
-    expect(cookie).toMatch(/^__Host-pasar_session=ses_[0-9a-z]{52};/);
-    expect(cookie).toMatch(/; HttpOnly/);
-    expect(cookie).toMatch(/; Secure/);
-    expect(cookie).toMatch(/; SameSite=Lax/);
-    expect(cookie).toMatch(/; Path=\//);
-    expect(cookie).not.toMatch(/Domain=/i);
+    expectHostCookie(cookie, 'pasar_session', /^ses_[0-9a-z]{52}$/);
     const body = await res.json<any>();
     expect(body.user).toMatchObject({ email: s.email, name: s.name });
     const me = await call('/api/me', req('GET', undefined, sessionCookieOf(res)));

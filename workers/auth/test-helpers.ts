@@ -3,6 +3,7 @@
  * the real API, and their session cookies.
  */
 import { env, exports } from 'cloudflare:workers';
+import { expect } from 'vitest';
 import { createApp } from '../app';
 import { randomToken } from '../lib/ids';
 
@@ -53,4 +54,20 @@ export async function signedInShopper(cartId?: string): Promise<SignedIn & { log
   if (res.status !== 200) throw new Error(`login: ${res.status} ${await res.text()}`);
   const login = await res.json<any>();
   return { email: s.email, password: s.password, userId: login.user.id, cookie: sessionCookieOf(res), login };
+}
+
+/**
+ * Asserts a `Set-Cookie` value is `<name>=<value matching valuePattern>` with
+ * the flags every cookie of the store carries: HttpOnly, Secure,
+ * SameSite=Lax, Path=/ and no Domain (what the `__Host-` prefix requires).
+ */
+export function expectHostCookie(setCookie: string | undefined, name: string, valuePattern: RegExp): void {
+  expect(setCookie).toBeDefined();
+  expect(setCookie!.startsWith(`__Host-${name}=`)).toBe(true);
+  expect(setCookie!.slice(`__Host-${name}=`.length).split(';')[0]).toMatch(valuePattern);
+  expect(setCookie).toMatch(/; HttpOnly/);
+  expect(setCookie).toMatch(/; Secure/);
+  expect(setCookie).toMatch(/; SameSite=Lax/);
+  expect(setCookie).toMatch(/; Path=\//);
+  expect(setCookie).not.toMatch(/Domain=/i);
 }

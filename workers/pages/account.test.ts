@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGIONS } from '../../db/regions';
-import { callWith, newShopper, req, sessionCookieOf, signedInShopper, type SignedIn } from '../auth/test-helpers';
+import { callWith, expectHostCookie, newShopper, req, sessionCookieOf, signedInShopper, type SignedIn } from '../auth/test-helpers';
 import { admin, api, archiveCreatedProducts, call as callApi, createProduct, testRedis, type TestProduct } from '../carts/test-helpers';
 import { randomToken } from '../lib/ids';
 import { formatMoney } from '../lib/money';
@@ -135,13 +135,7 @@ describe('sign-in page', () => {
     const s = await signUpAndIn();
     expect(s.res.headers.get('location')).toBe('/account');
     expectPrivate(s.res);
-    const cookie = cookieNamed(s.res, SESSION)!;
-    expect(cookie).toMatch(/^__Host-pasar_session=ses_[0-9a-z]{52};/);
-    expect(cookie).toMatch(/; HttpOnly/);
-    expect(cookie).toMatch(/; Secure/);
-    expect(cookie).toMatch(/; SameSite=Lax/);
-    expect(cookie).toMatch(/; Path=\//);
-    expect(cookie).not.toMatch(/Domain=/i);
+    expectHostCookie(cookieNamed(s.res, SESSION), 'pasar_session', /^ses_[0-9a-z]{52}$/);
     // The same session the API knows.
     expect((await callApi('/api/me', req('GET', undefined, s.cookie))).status).toBe(200);
   });

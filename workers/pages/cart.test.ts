@@ -1,5 +1,6 @@
 import { exports } from 'cloudflare:workers';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expectHostCookie } from '../auth/test-helpers';
 import { REGIONS } from '../../db/regions';
 import { TW_PRICE, admin, archiveCreatedProducts, createProduct } from '../carts/test-helpers';
 import { formatMoney } from '../lib/money';
@@ -62,13 +63,7 @@ describe('POST /cart/items and GET /cart', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/cart');
     expect(res.headers.get('cache-control')).toBe('private, no-store');
-    const setCookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-pasar_cart='))!;
-    expect(setCookie).toMatch(/^__Host-pasar_cart=cart_[0-9a-z]{32};/);
-    expect(setCookie).toMatch(/; HttpOnly/);
-    expect(setCookie).toMatch(/; Secure/);
-    expect(setCookie).toMatch(/; SameSite=Lax/);
-    expect(setCookie).toMatch(/; Path=\//);
-    expect(setCookie).not.toMatch(/Domain=/i);
+    expectHostCookie(res.headers.getSetCookie().find((c) => c.startsWith('__Host-pasar_cart=')), 'pasar_cart', /^cart_[0-9a-z]{32}$/);
 
     const page = await get('/cart', cartCookieOf(res));
     expect(page.status).toBe(200);

@@ -115,17 +115,6 @@ interface CheckoutPageProps {
 /** `GET /checkout`: the order summary and the shipping and payment form. */
 export function CheckoutPage({ ctx, view, values, errors, idempotencyKey, notice }: CheckoutPageProps) {
   const items = view?.priced.items ?? [];
-  if (!view || items.length === 0) {
-    return (
-      <Layout ctx={ctx} title="Checkout">
-        <header class="page-header">
-          <h1>Checkout</h1>
-        </header>
-        <NoticeBox notice={notice} />
-        <EmptyState ctx={ctx} message="Your cart is empty: there is nothing to check out." />
-      </Layout>
-    );
-  }
   const blocked = items.some((i) => i.status === 'unavailable');
   return (
     <Layout ctx={ctx} title="Checkout">
@@ -133,6 +122,9 @@ export function CheckoutPage({ ctx, view, values, errors, idempotencyKey, notice
         <h1>Checkout</h1>
       </header>
       <NoticeBox notice={notice} />
+      {!view || items.length === 0 ? (
+        <EmptyState ctx={ctx} message="Your cart is empty: there is nothing to check out." />
+      ) : (
       <div class="checkout">
         <CartSummary view={view} />
         {blocked ? (
@@ -199,6 +191,7 @@ export function CheckoutPage({ ctx, view, values, errors, idempotencyKey, notice
           </form>
         )}
       </div>
+      )}
     </Layout>
   );
 }
