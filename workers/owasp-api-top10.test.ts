@@ -71,7 +71,7 @@ describe('API2 Broken Authentication', () => {
     const from = `198.51.100.${Math.floor(Math.random() * 250)}-${randomToken(4)}`;
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const res = await callWith({ RATE_LIMITS: 'on; login_ip=5/60s' }, '/api/auth/login', req('POST', { email: alice.email, password: `guess-${i}` }, undefined, { 'cf-connecting-ip': from }));
+      const res = await callWith({ RATE_LIMITS: 'on; login_ip=5/1h' }, '/api/auth/login', req('POST', { email: alice.email, password: `guess-${i}` }, undefined, { 'cf-connecting-ip': from }));
       statuses.push(res.status);
       if (res.status === 429) expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
     }

@@ -175,7 +175,7 @@ describe('sign-in page', () => {
     const s = newShopper();
     await post('/account/register', form(s));
     const ip = `10.${[1, 2, 3].map(() => Math.floor(Math.random() * 250) + 1).join('.')}`;
-    const limits = { RATE_LIMITS: 'on; login_account=2/60s' };
+    const limits = { RATE_LIMITS: 'on; login_account=2/1h' };
     const attempt = () => callWith(limits, '/account/login', form({ email: s.email, password: 'wrong-password' }, undefined, { 'cf-connecting-ip': ip }));
     expect((await attempt()).status).toBe(401);
     expect((await attempt()).status).toBe(401);
