@@ -60,16 +60,30 @@ export interface SpawnedRedis {
   stop(): Promise<void>;
 }
 
+/** Where a spawned redis-server keeps its data, if anywhere. */
+export interface SpawnRedisOptions {
+  /** Working directory for the append-only file; required for `appendonly`. */
+  dir?: string;
+  /**
+   * Log every write to an fsynced append-only file in `dir`, so a redis-server
+   * started again on the same `dir` comes back with the data (fault tests
+   * that stop and restart Redis).
+   */
+  appendonly?: boolean;
+}
+
 /**
- * Starts `redis-server` from PATH on `port` (a free one by default), keeping
- * nothing on disk. Throws with install advice when redis-server is missing.
+ * Starts `redis-server` from PATH on `port` (a free one by default). By
+ * default it keeps nothing on disk; with `opts.appendonly` its data survives
+ * a stop and a new spawn on the same `opts.dir`. Throws with install advice
+ * when redis-server is missing.
  */
-export async function spawnRedis(port?: number): Promise<SpawnedRedis> {
+export async function spawnRedis(port?: number, opts: SpawnRedisOptions = {}): Promise<SpawnedRedis> {
   if (!(await onPath('redis-server'))) {
     throw new Error('redis-server is not installed. Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL.');
   }
   const p = port ?? (await freePort());
-  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...redisPersistenceArgs(opts)], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForPort('127.0.0.1', p);
@@ -79,6 +93,15 @@ export async function spawnRedis(port?: number): Promise<SpawnedRedis> {
     process: child,
     stop: () => stopProcess(child),
   };
+}
+
+/** redis-server flags for `opts`: no RDB snapshots either way, AOF only when asked. */
+function redisPersistenceArgs(opts: SpawnRedisOptions): string[] {
+  const dirArgs = opts.dir === undefined ? [] : ['--dir', opts.dir];
+  if (!opts.appendonly) return ['--appendonly', 'no', ...dirArgs];
+  if (opts.dir === undefined) throw new Error('spawnRedis: appendonly needs opts.dir, or the data lands in the current directory');
+  // fsync on every write: a test that stops Redis right after a write must find it again.
+  return ['--appendonly', 'yes', '--appendfsync', 'always', ...dirArgs];
 }
 
 /** Sends SIGTERM, then SIGKILL after a grace period; resolves when it exited. */
