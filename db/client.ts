@@ -8,11 +8,28 @@
  * local Postgres or PGlite: the same driver, the same SQL, the same
  * transactions.
  *
+ * Reads that may be served by a replica go through `read`, which routes
+ * them (nearest replica, read-your-writes, circuit breaker: db/replicas.ts);
+ * writes and transactions go through `primary`.
+ *
  * Pools are built per request and ended with `close()` (via `waitUntil`):
  * Workers may not share I/O objects such as sockets between requests.
  */
 import { Pool, neonConfig } from '@neondatabase/serverless';
 import { drizzle, type NeonDatabase } from 'drizzle-orm/neon-serverless';
+import { sql } from 'drizzle-orm';
+import {
+  PROBE_SQL,
+  healthOf,
+  isLsn,
+  parseLsn,
+  parseReplicas,
+  replicaOrder,
+  replicaPolicy,
+  serverUnavailable,
+  type ReplicaConfig,
+  type ReplicaPolicy,
+} from './replicas';
 import * as schema from './schema';
 
 /** A drizzle database bound to the schema. */
@@ -22,18 +39,46 @@ export type Database = NeonDatabase<typeof schema>;
 export interface DatabaseConfig {
   /** Primary: every write and every transaction. */
   DATABASE_URL: string;
-  /** Comma-separated read replica URLs (optional). */
+  /** Read replica URLs, optionally labelled with their regions (see {@link parseReplicas}). */
   DATABASE_REPLICA_URLS?: string;
   /** Local only: `host:port/path` of the WebSocket bridge (no scheme). */
   NEON_WS_PROXY?: string;
+  /** Lag bound in ms (default 10,000): see {@link ReplicaPolicy}. */
+  REPLICA_MAX_LAG_MS?: string;
+  /** How long a failed replica is skipped, in ms (default 15,000). */
+  REPLICA_RETRY_MS?: string;
+}
+
+/** How one request's reads are routed. */
+export interface ReadOptions {
+  /** The request's region: its nearest replica serves its reads. */
+  region?: string;
+  /**
+   * The WAL position the request must see (its shopper's last write), if
+   * any; asked once, on the first read. Reads are served by a replica only
+   * once it has replayed that far, else by the primary.
+   */
+  readAfter?: () => Promise<string | undefined>;
 }
 
 /** Primary and read handles for one request. */
 export interface DatabaseClients {
-  /** Writes, transactions, and reads that must see the caller's own writes. */
+  /** Writes, transactions, and reads that must see the latest data whatever the shopper did. */
   primary: Database;
-  /** Reads that may be served by a replica (falls back to the primary). */
+  /**
+   * Reads that may be served by a replica: the nearest healthy one that has
+   * replayed the request's own writes, else the primary. Never for
+   * transactions.
+   */
   read: Database;
+  /**
+   * Looks a row up on `read`; when a replica found nothing, asks the
+   * primary, which may hold a row the replica has not replayed yet. Returns
+   * the handle that answered, for follow-up reads that must be as fresh.
+   */
+  lookup<T>(query: (db: Database) => Promise<T | undefined>): Promise<{ row: T | undefined; db: Database }>;
+  /** Which server answered this request's reads (`primary`, `replica-1`), once one has; and why not a replica. */
+  readSource(): { server: string; why?: string } | undefined;
   /** Ends every pool opened for this request. */
   close(): Promise<void>;
 }
@@ -53,39 +98,149 @@ function configureDriver(wsProxy: string | undefined): void {
   neonConfig.pipelineTLS = false;
 }
 
-/** Splits `DATABASE_REPLICA_URLS` (comma or whitespace separated). */
-export function parseReplicaUrls(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter(Boolean);
+/** The part of a pg-style client drizzle's Neon session calls for plain queries. */
+type Queryable = Pick<Pool, 'query'>;
+
+/**
+ * The client behind `read`: decides on its first query which server serves
+ * the request (see db/replicas.ts), then sends every read there. A replica
+ * that fails mid-request is skipped and the read is answered by the primary.
+ */
+class ReadRouter {
+  private decision: Promise<{ name: string; pool: Pool; replica?: ReplicaConfig; why?: string }> | undefined;
+  source: { server: string; why?: string } | undefined;
+
+  constructor(
+    private readonly primary: Pool,
+    private readonly replicas: ReplicaConfig[],
+    private readonly policy: ReplicaPolicy,
+    private readonly options: ReadOptions,
+    private readonly openReplica: (url: string) => Pool,
+  ) {}
+
+  /** Same signature as `Pool.query`, which is all drizzle calls. */
+  query = (async (config: unknown, values?: unknown) => {
+    const target = await (this.decision ??= this.decide());
+    const q = (pool: Pool) => (pool.query as (c: unknown, v?: unknown) => Promise<unknown>)(config, values);
+    if (!target.replica) return q(target.pool);
+    try {
+      return await q(target.pool);
+    } catch (err) {
+      if (!serverUnavailable(err)) throw err;
+      this.skip(target.replica, `error: ${errorText(err)}`);
+      this.decision = Promise.resolve({ name: 'primary', pool: this.primary, why: `${target.name} failed` });
+      this.source = { server: 'primary', why: `${target.name} failed` };
+      return q(this.primary);
+    }
+  }) as unknown as Pool['query'];
+
+  private async decide(): Promise<{ name: string; pool: Pool; replica?: ReplicaConfig; why?: string }> {
+    const primary = (why: string) => {
+      this.source = { server: 'primary', why };
+      return { name: 'primary', pool: this.primary, why };
+    };
+    if (!this.replicas.length) return primary('no replicas');
+    const wanted = await this.options.readAfter?.();
+    const minLsn = wanted && isLsn(wanted) ? parseLsn(wanted) : undefined;
+    const order = replicaOrder(this.replicas, this.options.region, Date.now());
+    if (!order.length) return primary('replicas skipped');
+    let why = 'replicas skipped';
+    for (const replica of order) {
+      const h = healthOf(replica.url);
+      const pool = this.openReplica(replica.url);
+      if (h.needsProbe(Date.now(), this.policy, minLsn)) {
+        try {
+          const { rows } = await pool.query<{ replay: string | null; receive: string | null }>(PROBE_SQL);
+          h.record(Date.now(), rows[0] ?? { replay: null, receive: null });
+        } catch (err) {
+          if (!serverUnavailable(err)) throw err;
+          this.skip(replica, `error: ${errorText(err)}`);
+          why = `${replica.name} failed`;
+          continue;
+        }
+        const lag = h.lagMs(Date.now());
+        if (lag > this.policy.maxLagMs) {
+          this.skip(replica, `lagging ${lag} ms`);
+          why = `${replica.name} lagging`;
+          continue;
+        }
+      }
+      if (minLsn !== undefined && !h.hasReplayed(minLsn)) {
+        why = 'read-your-writes';
+        continue;
+      }
+      this.source = { server: replica.name };
+      return { name: replica.name, pool, replica };
+    }
+    return primary(why);
+  }
+
+  private skip(replica: ReplicaConfig, reason: string): void {
+    healthOf(replica.url).skip(Date.now(), this.policy.retryMs, reason);
+    console.warn(JSON.stringify({ level: 'warn', dependency: 'Postgres replica', replica: replica.name, skippedForMs: this.policy.retryMs, reason }));
+  }
+}
+
+function errorText(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).slice(0, 200);
 }
 
 /**
  * Builds the clients for one request. Nothing connects until the first
  * query, so a request that never touches the origin costs nothing.
  */
-export function createDatabase(config: DatabaseConfig): DatabaseClients {
+export function createDatabase(config: DatabaseConfig, options: ReadOptions = {}): DatabaseClients {
   configureDriver(config.NEON_WS_PROXY);
   const pools: Pool[] = [];
-  const open = (connectionString: string): Database => {
-    const pool = new Pool({ connectionString, max: 4, connectionTimeoutMillis: 5_000 });
+  const pool = (connectionString: string, replica: boolean): Pool => {
+    const p = new Pool({
+      connectionString,
+      max: 4,
+      // A replica that does not answer quickly is skipped for the primary;
+      // the primary itself gets the patience of the only copy.
+      connectionTimeoutMillis: replica ? 2_000 : 5_000,
+      ...(replica ? { query_timeout: 5_000 } : {}),
+    });
     // An idle client that loses its socket emits 'error' on the pool; without
     // a listener that would be an uncaught exception in the isolate.
-    pool.on('error', () => {});
-    pools.push(pool);
-    return drizzle({ client: pool, schema });
+    p.on('error', () => {});
+    pools.push(p);
+    return p;
   };
-  const primary = open(config.DATABASE_URL);
-  // Replica routing (nearest, read-your-writes, circuit breaking) builds on
-  // this: for now the first configured replica serves reads.
-  const [replicaUrl] = parseReplicaUrls(config.DATABASE_REPLICA_URLS);
-  const read = replicaUrl ? open(replicaUrl) : primary;
+  const primaryPool = pool(config.DATABASE_URL, false);
+  const primary = drizzle({ client: primaryPool, schema });
+  const replicas = parseReplicas(config.DATABASE_REPLICA_URLS);
+  const opened = new Map<string, Pool>();
+  const router = replicas.length
+    ? new ReadRouter(primaryPool, replicas, replicaPolicy(config), options, (url) => {
+        let p = opened.get(url);
+        if (!p) opened.set(url, (p = pool(url, true)));
+        return p;
+      })
+    : undefined;
+  const read = router ? drizzle({ client: router as Queryable as Pool, schema }) : primary;
   return {
     primary,
     read,
+    lookup: async (query) => {
+      const row = await query(read);
+      if (row !== undefined || !router || router.source?.server === 'primary') return { row, db: read };
+      router.source = { server: 'primary', why: 'not on the replica yet' };
+      return { row: await query(primary), db: primary };
+    },
+    readSource: () => router?.source,
     close: async () => {
       await Promise.allSettled(pools.map((p) => p.end()));
     },
   };
+}
+
+/**
+ * The primary's current WAL position, read after a commit: a replica that
+ * has replayed this far has that commit. What read-your-writes pins a
+ * shopper's reads to.
+ */
+export async function currentLsn(db: Database): Promise<string> {
+  const { rows } = await db.execute<{ lsn: string }>(sql`select pg_current_wal_lsn()::text as lsn`);
+  return rows[0]!.lsn;
 }

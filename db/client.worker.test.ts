@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { eq, sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDatabase, parseReplicaUrls, type DatabaseClients } from './client';
+import { createDatabase, type DatabaseClients } from './client';
 import { categories } from './schema';
 
 let clients: DatabaseClients | undefined;
@@ -50,12 +50,5 @@ describe('database client in workerd (Neon driver through the local bridge)', ()
   it('refuses a target the bridge was not told about', async () => {
     clients = createDatabase({ ...env, DATABASE_URL: 'postgres://postgres@10.255.255.1:5432/elsewhere' });
     await expect(clients.primary.execute(sql`select 1`)).rejects.toThrow();
-  });
-});
-
-describe('parseReplicaUrls', () => {
-  it('splits on commas and whitespace and drops blanks', () => {
-    expect(parseReplicaUrls(' postgres://a/x, postgres://b/x\npostgres://c/x ,')).toEqual(['postgres://a/x', 'postgres://b/x', 'postgres://c/x']);
-    expect(parseReplicaUrls(undefined)).toEqual([]);
   });
 });

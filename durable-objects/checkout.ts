@@ -19,7 +19,8 @@
 import { Redis } from '@upstash/redis/cloudflare';
 import { DurableObject } from 'cloudflare:workers';
 import { and, eq } from 'drizzle-orm';
-import { createDatabase } from '../db/client';
+import { createDatabase, currentLsn } from '../db/client';
+import { parseReplicas } from '../db/replicas';
 import { REGIONS, type RegionCode } from '../db/regions';
 import { orderEvents, orderLines, orders, payments } from '../db/schema';
 import { getTableConfig } from 'drizzle-orm/pg-core';
@@ -41,6 +42,11 @@ export interface CheckoutState {
   reason?: string;
   orderId?: string;
   orderToken?: string;
+  /**
+   * Internal, never sent to shoppers: the primary's WAL position after the
+   * order's last write, for read-your-writes (workers/lib/read-your-writes.ts).
+   */
+  readAfter?: string;
 }
 
 /** The checkout request as accepted by `POST /api/checkout`. */
@@ -56,7 +62,12 @@ export interface CheckoutRequest {
 /** Answer of {@link Checkout.start}. */
 export type StartResult = { ok: true; state: CheckoutState; created: boolean } | { ok: false; reason: 'idempotency_conflict' };
 
-type Step = 'price' | 'reserve' | 'authorize' | 'write_order' | 'capture' | 'commit' | 'done';
+/**
+ * The saga's steps. `void` is compensation: the checkout has failed (the
+ * shopper is told at once) and an authorisation that may exist at the
+ * provider is being voided, retried for as long as it takes.
+ */
+type Step = 'price' | 'reserve' | 'authorize' | 'write_order' | 'capture' | 'commit' | 'void' | 'done';
 
 /** A priced line, frozen at the price step: what the order will say. */
 interface FrozenLine {
@@ -83,7 +94,10 @@ type Row = {
   order_id: string | null;
   order_number: string | null;
   order_token: string | null;
+  last_lsn: string | null;
+  step_at: number | null;
   attempts: number;
+  created_at: number;
 };
 
 /** Hold lifetime: long enough for a slow provider and a few retries. */
@@ -92,6 +106,8 @@ const HOLD_TTL_MS = 15 * 60 * 1000;
 const MAX_ATTEMPTS = 12;
 /** Postgres outages delay orders rather than fail them: this step retries far longer. */
 const MAX_ORDER_WRITE_ATTEMPTS = 60;
+/** How long the authorise step keeps retrying a slow or unreachable provider before the checkout fails (`PAYMENT_DEADLINE_MS`). */
+const DEFAULT_PAYMENT_DEADLINE_MS = 5 * 60 * 1000;
 
 /** Backoff before attempt `n` (1-based): 0.5 s doubling, capped at 60 s, with jitter. */
 export function backoffMs(n: number): number {
@@ -153,6 +169,10 @@ const MIGRATIONS = [
      detail text,
      at integer not null
    );`,
+  // The primary's WAL position after the order's last write (read-your-writes),
+  // and when the current step began (the payment deadline counts from it).
+  `alter table checkout add column last_lsn text;
+   alter table checkout add column step_at integer;`,
 ] as const;
 
 export class Checkout extends DurableObject<Env> {
@@ -214,7 +234,8 @@ export class Checkout extends DurableObject<Env> {
         const limit = row.step === 'write_order' || row.step === 'commit' || row.step === 'capture' ? MAX_ORDER_WRITE_ATTEMPTS : MAX_ATTEMPTS;
         this.sql.exec('update checkout set attempts = ?, updated_at = ? where id = ?', attempts, Date.now(), row.id);
         this.log(row.status, row.step, `attempt ${attempts} failed: ${String(err instanceof Error ? err.message : err).slice(0, 300)}`);
-        if (attempts >= limit && (row.step === 'price' || row.step === 'reserve' || row.step === 'authorize')) {
+        const pastDeadline = row.step === 'authorize' && Date.now() - (row.step_at ?? row.created_at) >= this.paymentDeadlineMs();
+        if ((attempts >= limit || pastDeadline) && (row.step === 'price' || row.step === 'reserve' || row.step === 'authorize')) {
           await this.fail(row.step === 'authorize' ? 'payment_failed' : 'unavailable');
           return;
         }
@@ -239,7 +260,14 @@ export class Checkout extends DurableObject<Env> {
         return this.capture(row);
       case 'commit':
         return this.commit(row, request);
+      case 'void':
+        return this.voidAuthorization(row, request);
     }
+  }
+
+  private paymentDeadlineMs(): number {
+    const ms = Number(this.env.PAYMENT_DEADLINE_MS);
+    return ms > 0 ? ms : DEFAULT_PAYMENT_DEADLINE_MS;
   }
 
   /** Freezes the cart's lines at origin prices. */
@@ -409,6 +437,7 @@ export class Checkout extends DurableObject<Env> {
       return;
     }
     const db = createDatabase(this.env);
+    let lsn: string | null = null;
     try {
       await db.primary
         .update(payments)
@@ -417,10 +446,17 @@ export class Checkout extends DurableObject<Env> {
         .catch((err) => {
           throw new Retry(`payment update failed: ${err}`);
         });
+      // After the order's last write: once a replica has replayed this far
+      // it can show the buyer their order (read-your-writes).
+      if (parseReplicas(this.env.DATABASE_REPLICA_URLS).length) {
+        lsn = await currentLsn(db.primary).catch((err) => {
+          throw new Retry(`reading the WAL position failed: ${err}`);
+        });
+      }
     } finally {
       await db.close();
     }
-    this.advance(row.id, 'paid', 'commit', {});
+    this.advance(row.id, 'paid', 'commit', { last_lsn: lsn });
   }
 
   /** Holds become sold; the cart empties; order.created goes to the queue. */
@@ -486,23 +522,56 @@ export class Checkout extends DurableObject<Env> {
     this.finish(row.id, 'payment_failed');
   }
 
-  /** Compensates whatever was done and ends in `failed`. */
+  /**
+   * Ends the checkout `failed` with `reason`, undoing what was done: the
+   * holds go back first (nothing can be sold with them now), then, if the
+   * provider may hold an authorisation for this checkout, the `void` step
+   * takes over. The shopper sees `failed` at once either way; no
+   * authorisation is left standing, however long the provider is away.
+   */
   private async fail(reason: string): Promise<void> {
     const row = this.row()!;
-    if (row.authorization_id && row.step !== 'capture' && row.step !== 'commit') {
-      // Before capture, an authorisation is voided, never refunded.
-      const voided = await paymentProvider(this.env).void(row.authorization_id, `${row.id}:void`);
-      if (voided.kind === 'retry') {
-        await this.ctx.storage.setAlarm(Date.now() + backoffMs(row.attempts + 1));
-        return;
-      }
-    }
     if (row.parts_json) {
       await releaseParts(this.env, JSON.parse(row.parts_json) as HoldPart[]).catch(async () => {
         // Holds expire by themselves; releasing early is a courtesy to other shoppers.
       });
     }
-    this.finish(row.id, reason);
+    // Before capture, an authorisation is voided, never refunded. One whose
+    // answer never arrived (a timeout) may exist all the same.
+    const mayHoldAuthorization = row.step !== 'capture' && row.step !== 'commit' && (row.authorization_id !== null || (row.step === 'authorize' && this.providerCalled()));
+    if (!mayHoldAuthorization) return this.finish(row.id, reason);
+    this.advance(row.id, 'failed', 'void', { reason });
+    await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  /** Whether the authorise step has called the provider at least once. */
+  private providerCalled(): boolean {
+    return this.sql.exec(`select 1 from transitions where step = 'authorize' and detail = 'calling provider' limit 1`).toArray().length > 0;
+  }
+
+  /**
+   * Compensation: voids this checkout's authorisation. When its id is not
+   * known (the authorise call timed out), the same authorise request is sent
+   * again under the same idempotency key, which answers with the original
+   * authorisation if the provider made one, and that is voided.
+   */
+  private async voidAuthorization(row: Row, request: CheckoutRequest): Promise<void> {
+    const provider = paymentProvider(this.env);
+    let authorizationId = row.authorization_id;
+    if (!authorizationId) {
+      const replay = await provider.authorize(
+        { amount: row.total_amount!, currency: row.currency!, token: request.payment.token, reference: row.id },
+        `${row.id}:authorize`,
+      );
+      if (replay.kind === 'retry') throw new Retry(replay.detail);
+      authorizationId = replay.kind === 'authorized' ? replay.authorizationId : null;
+      if (authorizationId) this.sql.exec('update checkout set authorization_id = ? where id = ?', authorizationId, row.id);
+    }
+    if (authorizationId) {
+      const voided = await provider.void(authorizationId, `${row.id}:void`);
+      if (voided.kind === 'retry') throw new Retry(voided.detail);
+    }
+    this.advance(row.id, 'failed', 'done', {});
   }
 
   private finish(id: string, reason: string): void {
@@ -519,8 +588,8 @@ export class Checkout extends DurableObject<Env> {
     const cols = Object.keys(fields);
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
-        `update checkout set status = ?, step = ?, attempts = 0, updated_at = ?${cols.map((c) => `, ${c} = ?`).join('')} where id = ?`,
-        status, step, now, ...cols.map((c) => fields[c as keyof Row] ?? null), id,
+        `update checkout set status = ?, step = ?, attempts = 0, updated_at = ?, step_at = ?${cols.map((c) => `, ${c} = ?`).join('')} where id = ?`,
+        status, step, now, now, ...cols.map((c) => fields[c as keyof Row] ?? null), id,
       );
       this.sql.exec('insert into transitions (status, step, at) values (?, ?, ?)', status, step, now);
     });
@@ -540,6 +609,7 @@ export class Checkout extends DurableObject<Env> {
       status: row.status,
       ...(row.reason ? { reason: row.reason } : {}),
       ...(row.status === 'confirmed' && row.order_id ? { orderId: row.order_id, orderToken: row.order_token! } : {}),
+      ...(row.status === 'confirmed' && row.last_lsn ? { readAfter: row.last_lsn } : {}),
     };
   }
 

@@ -12,8 +12,12 @@
  * - a second Upstash bridge whose redis-server was started and then stopped,
  *   so tests can see how the Worker behaves when Redis is down.
  *
+ * - with the `faults` project selected, the failure drills' own stack too
+ *   (test/faults/global-setup.ts).
+ *
  * Values reach the workerd tests through `provide`/`inject` (see
- * vitest.config.ts) and Node tests through `inject`.
+ * vitest.config.ts) and Node tests through `inject`. Vitest runs this once
+ * per run, in Node, for every project.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -26,8 +30,26 @@ import { createDatabaseOn, dropDatabaseOn } from '../dev/postgres';
 import { spawnRedis } from '../dev/processes';
 import { startPaymentSim } from '../dev/payment-sim';
 import { startUpstashBridge } from '../dev/upstash-bridge';
+import { provideFaultStack } from './faults/global-setup';
+
+/** The projects of this run that test the Worker against the machine's Postgres and Redis. */
+const MACHINE_PROJECTS = new Set(['node', 'workers', 'e2e']);
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const selected = new Set(project.vitest.projects.map((p) => p.name));
+  const teardowns: (() => Promise<void>)[] = [];
+  project.provide('seedFixtures', seedFixtures());
+  project.provide('adminToken', `test-owner-${randomBytes(16).toString('hex')}`);
+  if ([...selected].some((name) => MACHINE_PROJECTS.has(name))) teardowns.push(await startMachineStack(project));
+  // The failure drills' own servers (test/faults/): only when they run.
+  if (selected.has('faults')) teardowns.push(await provideFaultStack(project));
+  return async () => {
+    for (const teardown of teardowns.reverse()) await teardown();
+  };
+}
+
+/** The machine's Postgres and Redis behind dev/'s bridges, a stopped Redis, the simulator and the pause control. */
+async function startMachineStack(project: TestProject): Promise<() => Promise<void>> {
   const adminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const dbName = `pasar_test_${randomBytes(6).toString('hex')}`;
@@ -71,8 +93,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('upstashToken', upstashToken);
   project.provide('deadUpstashUrl', deadUpstash.url);
   project.provide('redisUrl', redisUrl);
-  project.provide('seedFixtures', seedFixtures());
-  project.provide('adminToken', `test-owner-${randomBytes(16).toString('hex')}`);
+  project.provide('machine', {
+    databaseUrl,
+    replicaUrls: '',
+    wsProxy: wsBridge.wsProxy,
+    upstashUrl: upstash.url,
+    upstashToken,
+    deadUpstashUrl: deadUpstash.url,
+    controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
+    paymentApiUrl: paymentSim.url,
+    paymentSimUrl: paymentSim.url,
+    paymentApiKey,
+    paymentWebhookSecret,
+  });
 
   return async () => {
     await Promise.allSettled([wsBridge.close(), upstash.close(), deadUpstash.close(), paymentSim.close(), new Promise((r) => control.close(r))]);

@@ -3,14 +3,20 @@
  * the generated `Env`. An empty string means unset.
  */
 interface __BaseEnv_Env {
-  /** Comma-separated read replica URLs (Neon read replicas). */
+  /** Read replica URLs (Neon read replicas), optionally labelled with their regions: `sg,my=postgres://…; tw=postgres://…`. */
   DATABASE_REPLICA_URLS?: string;
+  /** A replica further behind than this many ms is skipped; also how long a shopper's write pins their reads (default 10,000). */
+  REPLICA_MAX_LAG_MS?: string;
+  /** How long a replica that failed or lagged is skipped before it is tried again, in ms (default 15,000). */
+  REPLICA_RETRY_MS?: string;
   /** Local only: host:port/path of dev/'s WebSocket-to-TCP bridge for the Neon driver. */
   NEON_WS_PROXY?: string;
   /** Accepted as an `owner` admin token when set (first deploy, local use). */
   ADMIN_BOOTSTRAP_TOKEN?: string;
   /** Milliseconds one payment provider call may take before it is retried (default 15,000). */
   PAYMENT_TIMEOUT_MS?: string;
+  /** How long a checkout keeps retrying a slow or unreachable payment provider before it fails `payment_failed`, in ms (default 300,000). */
+  PAYMENT_DEADLINE_MS?: string;
   /** Signing secret of Stripe webhooks, when Stripe sends events to this store. */
   STRIPE_WEBHOOK_SECRET?: string;
   /** Which payment provider the checkout saga uses: `stripe`, or unset for the `PAYMENT_API_URL` one (the simulator locally). */

@@ -10,8 +10,9 @@ import { createDatabase } from '../../db/client';
 import { randomToken } from '../../workers/lib/ids';
 
 const fx = inject('seedFixtures');
-const simUrl = inject('paymentApiUrl');
-const simKey = inject('paymentApiKey');
+// The simulator's own address: the Worker's may run through a fault proxy.
+const simUrl = env.TEST_PAYMENT_SIM_URL;
+const simKey = env.PAYMENT_API_KEY;
 
 /** Calls the Worker. */
 export const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://pasar.test${path}`, init));

@@ -13,6 +13,7 @@ import { revokeAllSessions } from '../auth/sessions';
 import { DUMMY_HASH, hashPassword, verifyPassword } from '../auth/password';
 import { accountCartId } from '../carts/store';
 import { ApiError } from '../lib/errors';
+import { rememberWriteOn } from '../lib/read-your-writes';
 import { cursorKey, nextNewestFirstCursor, olderThan, readNewestFirstCursor } from '../lib/keyset';
 import { MoneySchema } from '../lib/money';
 import { createRouter, errorResponse } from '../lib/router';
@@ -63,7 +64,9 @@ export const accountRoutes = createRouter()
     }),
     async (c) => {
       const session = await c.var.shopper.require();
-      const [user] = await c.var.services.db.primary.select().from(users).where(eq(users.id, session.userId)).limit(1);
+      // Looked up on a replica, and on the primary when the replica has not
+      // replayed a just-registered account yet.
+      const { row: user } = await c.var.services.db.lookup(async (db) => (await db.select().from(users).where(eq(users.id, session.userId)).limit(1))[0]);
       // The account was deleted under a live session: that session is over.
       if (!user) throw new ApiError(401, 'unauthorized', 'Sign in first: this needs a session.');
       const cartId = await accountCartId(c.var.services.redis, user.id).catch(redisOutage);
@@ -77,7 +80,8 @@ export const accountRoutes = createRouter()
       path: '/me/orders',
       tags: ['Accounts'],
       summary: "The signed-in shopper's orders, newest first",
-      description: 'Orders placed while signed in. Read from the primary, so an order just placed is listed at once.',
+      description:
+        'Orders placed while signed in. Served by a read replica once it has the shopper\'s latest order (read-your-writes: the confirmed checkout\'s answer sets a short-lived `__Host-pasar_rw` cookie), so an order just placed is listed at once.',
       request: {
         query: z.object({
           cursor: z.string().max(512).optional().openapi({ description: 'Opaque; `nextCursor` of the previous page' }),
@@ -100,7 +104,7 @@ export const accountRoutes = createRouter()
       // The scope binds a cursor to its account: one shopper's cursor is worthless to another.
       const scope = `me-orders:${session.userId}`;
       const after = await readNewestFirstCursor(cursor, scope, c.env.SIGNING_SECRET);
-      const db = c.var.services.db.primary;
+      const db = c.var.services.db.read;
       const rows = await db
         .select({ order: orders, key: cursorKey(orders.createdAt) })
         .from(orders)
@@ -165,6 +169,7 @@ export const accountRoutes = createRouter()
         throw new ApiError(401, 'unauthorized', 'The current password is not right.');
       }
       await db.update(users).set({ passwordHash: hashPassword(newPassword), updatedAt: new Date() }).where(eq(users.id, user.id));
+      await rememberWriteOn(c, db);
       // The hash is changed first: if Redis fails now, old sessions live on
       // until it is back, but no one can sign in with the old password.
       const ended = await revokeAllSessions(c.var.services.redis, user.id).catch((err) => {

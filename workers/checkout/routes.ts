@@ -14,6 +14,7 @@ import type { CheckoutRequest, CheckoutState } from '../../durable-objects/check
 import { ApiError, invalidRequest, notFound } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
 import { base32 } from '../lib/ids';
+import { rememberWrite } from '../lib/read-your-writes';
 import { createRouter, errorResponse } from '../lib/router';
 import { clientIp, enforceRateLimit, rateLimitConfig } from '../middleware/rate-limit';
 import type { AppEnv } from '../types';
@@ -100,13 +101,26 @@ export async function startCheckout(c: Context<AppEnv>, key: string, body: Check
   if (!result.ok) {
     throw new ApiError(409, 'idempotency_conflict', 'This Idempotency-Key was used with a different request body.');
   }
-  return { state: result.state, created: result.created };
+  return { state: await shownState(c, result.state), created: result.created };
 }
 
-/** Where checkout `checkoutId` is, or null for an id that names no checkout. */
+/**
+ * Where checkout `checkoutId` is, or null for an id that names no checkout.
+ * Once it is confirmed, the answer pins the shopper's reads to the order's
+ * writes (read-your-writes), so the order shows at once wherever the
+ * shopper looks next.
+ */
 export async function checkoutState(c: Context<AppEnv>, checkoutId: string): Promise<CheckoutState | null> {
   if (!CHECKOUT_ID.test(checkoutId)) return null;
-  return (await c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId)).status()) ?? null;
+  const state = await c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId)).status();
+  return state ? shownState(c, state) : null;
+}
+
+/** The state as shoppers see it; its internal WAL position becomes the read-your-writes cookie. */
+async function shownState(c: Context<AppEnv>, state: CheckoutState): Promise<CheckoutState> {
+  const { readAfter, ...shown } = state;
+  if (readAfter) await rememberWrite(c, readAfter);
+  return shown;
 }
 
 export const checkoutRoutes = createRouter()

@@ -46,8 +46,9 @@ export type OrderView = z.infer<typeof OrderSchema>;
 export async function readOrder(c: Context<AppEnv>, orderId: string, token: string | undefined): Promise<OrderView | null> {
   const session = token ? null : await c.var.shopper.session();
   if ((!token && !session) || !/^ord_[0-9a-z]{26}$/.test(orderId)) return null;
-  const db = c.var.services.db.primary;
-  const [order] = await db.select().from(orders).where(eq(orders.id, orderId));
+  // A replica serves it (read-your-writes: once it has the buyer's order);
+  // a replica that has not replayed a brand-new order yet is not a 404.
+  const { row: order, db } = await c.var.services.db.lookup(async (d) => (await d.select().from(orders).where(eq(orders.id, orderId)))[0]);
   if (!order) return null;
   if (token) {
     const presented = new TextEncoder().encode(await sha256Hex(token));
