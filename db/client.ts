@@ -149,19 +149,9 @@ class ReadRouter {
       const h = healthOf(replica.url);
       const pool = this.openReplica(replica.url);
       if (h.needsProbe(Date.now(), this.policy, minLsn)) {
-        try {
-          const { rows } = await pool.query<{ replay: string | null; receive: string | null }>(PROBE_SQL);
-          h.record(Date.now(), rows[0] ?? { replay: null, receive: null });
-        } catch (err) {
-          if (!serverUnavailable(err)) throw err;
-          this.skip(replica, `error: ${errorText(err)}`);
-          why = `${replica.name} failed`;
-          continue;
-        }
-        const lag = h.lagMs(Date.now());
-        if (lag > this.policy.maxLagMs) {
-          this.skip(replica, `lagging ${lag} ms`);
-          why = `${replica.name} lagging`;
+        const verdict = await probeReplica(pool, replica, this.policy);
+        if (verdict !== 'up') {
+          why = `${replica.name} ${verdict === 'down' ? 'failed' : 'lagging'}`;
           continue;
         }
       }
@@ -176,10 +166,84 @@ class ReadRouter {
   }
 
   private skip(replica: ReplicaConfig, reason: string): void {
-    healthOf(replica.url).skip(Date.now(), this.policy.retryMs, reason);
-    console.warn(JSON.stringify({ level: 'warn', dependency: 'Postgres replica', replica: replica.name, skippedForMs: this.policy.retryMs, reason }));
+    skipReplica(replica, this.policy, reason);
   }
 }
+
+/** Opens the breaker of `replica` and says so in the logs. */
+function skipReplica(replica: ReplicaConfig, policy: ReplicaPolicy, reason: string): void {
+  healthOf(replica.url).skip(Date.now(), policy.retryMs, reason);
+  console.warn(JSON.stringify({ level: 'warn', dependency: 'Postgres replica', replica: replica.name, skippedForMs: policy.retryMs, reason }));
+}
+
+/**
+ * Reads a replica's replay position into this isolate's health record and
+ * judges it: `down` (no answer: skipped), `lagging` (beyond the bound:
+ * skipped) or `up`. A query error that is not an outage is thrown.
+ */
+async function probeReplica(pool: Pool, replica: ReplicaConfig, policy: ReplicaPolicy): Promise<'up' | 'lagging' | 'down'> {
+  const h = healthOf(replica.url);
+  try {
+    const { rows } = await pool.query<{ replay: string | null; receive: string | null }>(PROBE_SQL);
+    h.record(Date.now(), rows[0] ?? { replay: null, receive: null });
+  } catch (err) {
+    if (!serverUnavailable(err)) throw err;
+    skipReplica(replica, policy, `error: ${errorText(err)}`);
+    return 'down';
+  }
+  const lag = h.lagMs(Date.now());
+  if (lag <= policy.maxLagMs) return 'up';
+  skipReplica(replica, policy, `lagging ${lag} ms`);
+  return 'lagging';
+}
+
+/** One replica as the health check reports it. */
+export interface ReplicaStatus {
+  name: string;
+  /** `up`; `lagging` or `down` (its reads go to the primary for a while). */
+  state: 'up' | 'lagging' | 'down';
+  /** Measured lag in this isolate, in ms. */
+  lagMs: number;
+}
+
+/** Probes every configured replica now, for the health check; never throws for an outage. */
+export async function replicaStatus(config: DatabaseConfig): Promise<ReplicaStatus[]> {
+  const replicas = parseReplicas(config.DATABASE_REPLICA_URLS);
+  if (!replicas.length) return [];
+  configureDriver(config.NEON_WS_PROXY);
+  const policy = replicaPolicy(config);
+  const pools = replicas.map((r) => replicaPool(r.url));
+  try {
+    return await Promise.all(
+      replicas.map(async (replica, i) => {
+        const state = await probeReplica(pools[i]!, replica, policy).catch(() => 'down' as const);
+        return { name: replica.name, state, lagMs: healthOf(replica.url).lagMs(Date.now()) };
+      }),
+    );
+  } finally {
+    await Promise.allSettled(pools.map((p) => p.end()));
+  }
+}
+
+/**
+ * A pool for one request. A replica that does not answer quickly is
+ * skipped for the primary; the primary itself gets the patience of the
+ * only copy.
+ */
+function newPool(connectionString: string, replica: boolean): Pool {
+  const p = new Pool({
+    connectionString,
+    max: 4,
+    connectionTimeoutMillis: replica ? 2_000 : 5_000,
+    ...(replica ? { query_timeout: 5_000 } : {}),
+  });
+  // An idle client that loses its socket emits 'error' on the pool; without
+  // a listener that would be an uncaught exception in the isolate.
+  p.on('error', () => {});
+  return p;
+}
+
+const replicaPool = (url: string) => newPool(url, true);
 
 function errorText(err: unknown): string {
   return String(err instanceof Error ? err.message : err).slice(0, 200);
@@ -193,17 +257,7 @@ export function createDatabase(config: DatabaseConfig, options: ReadOptions = {}
   configureDriver(config.NEON_WS_PROXY);
   const pools: Pool[] = [];
   const pool = (connectionString: string, replica: boolean): Pool => {
-    const p = new Pool({
-      connectionString,
-      max: 4,
-      // A replica that does not answer quickly is skipped for the primary;
-      // the primary itself gets the patience of the only copy.
-      connectionTimeoutMillis: replica ? 2_000 : 5_000,
-      ...(replica ? { query_timeout: 5_000 } : {}),
-    });
-    // An idle client that loses its socket emits 'error' on the pool; without
-    // a listener that would be an uncaught exception in the isolate.
-    p.on('error', () => {});
+    const p = newPool(connectionString, replica);
     pools.push(p);
     return p;
   };

@@ -4,6 +4,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
+import { replicaStatus } from '../../db/client';
 import { REGION_CODES } from '../../db/regions';
 import { createRouter, errorResponse } from '../lib/router';
 import { withTimeout } from '../lib/timeout';
@@ -20,6 +21,10 @@ const HealthSchema = z
     checks: z.object({ postgres: CheckStatus, redis: CheckStatus, kv: CheckStatus }),
     latencyMs: z.object({ postgres: z.number(), redis: z.number(), kv: z.number() }),
     errors: z.record(z.string(), z.string()).optional().openapi({ description: 'Why each failing check failed.' }),
+    replicas: z
+      .array(z.object({ name: z.string(), state: z.enum(['up', 'lagging', 'down']), lagMs: z.number() }))
+      .optional()
+      .openapi({ description: 'Read replicas, when configured. Not required: a replica down or lagging leaves `ok` true (its reads go to the primary).' }),
   })
   .openapi('Health');
 
@@ -61,10 +66,12 @@ export const healthRoutes = createRouter().openapi(
   async (c) => {
     const { db, redis } = c.var.services;
     // Probes run in parallel so health answers within one timeout, not three.
-    const [postgres, redisResult, kv] = await Promise.all([
+    const [postgres, redisResult, kv, replicas] = await Promise.all([
       probe(() => db.primary.execute(sql`select 1`), 'Postgres'),
       probe(() => redis.ping(), 'Redis'),
       probe(() => c.env.CATALOG.get('health:probe'), 'KV'),
+      // Not required: reads fall back to the primary when one is down or behind.
+      replicaStatus(c.env),
     ]);
     const results: Record<CheckName, Awaited<ReturnType<typeof probe>>> = { postgres, redis: redisResult, kv };
     const names = Object.keys(results) as CheckName[];
@@ -75,6 +82,7 @@ export const healthRoutes = createRouter().openapi(
       region: c.var.region.code,
       checks: { postgres: postgres.up ? 'up' : 'down', redis: redisResult.up ? 'up' : 'down', kv: kv.up ? 'up' : 'down' } as const,
       latencyMs: { postgres: postgres.ms, redis: redisResult.ms, kv: kv.ms },
+      ...(replicas.length ? { replicas } : {}),
       ...(ok ? {} : { errors }),
     };
     c.header('cache-control', 'no-store');

@@ -64,6 +64,8 @@ describe('read-your-writes with replay delayed 2 s', () => {
     expect(res.status).toBe(200);
     expect(dbServer(res)).toBe('replica-1');
     expect((await res.json<any>()).id).toBe(orderId);
+    const health = await (await new Shopper().call('/api/health')).json<any>();
+    expect(health.replicas).toEqual([{ name: 'replica-1', state: 'up', lagMs: expect.any(Number) }]);
   });
 
   it('moves the buyer back to the replica once it has replayed their write', async () => {
@@ -90,6 +92,10 @@ describe('replica down or lagging: everything works from the primary', () => {
     const { orderId, orderToken } = await placeOrder();
     await replica('caught-up');
     await fault('replica', 'stop');
+    // Health names the replica down, and stays ok: reads have the primary.
+    const health = await new Shopper().call('/api/health');
+    expect(health.status).toBe(200);
+    expect((await health.json<any>()).replicas).toEqual([{ name: 'replica-1', state: 'down', lagMs: expect.any(Number) }]);
     const during = await readAsStranger(orderId, orderToken);
     expect(during.status).toBe(200);
     expect(dbServer(during)).toMatch(/^primary/);
