@@ -98,13 +98,15 @@ export async function buildFlashWorker(): Promise<string> {
   return entry;
 }
 
-/** Warnings and errors a Worker logged, counted per level, with the first few kept. */
+/** Warnings and errors a Worker logged, counted per level, with the first few of each level kept. */
 export class WorkerLogs {
   counts: Record<string, number> = {};
   samples: string[] = [];
   handle = (log: { level: string; message: string }): void => {
     this.counts[log.level] = (this.counts[log.level] ?? 0) + 1;
-    if ((log.level === 'warn' || log.level === 'error') && this.samples.length < 5) this.samples.push(`${log.level}: ${log.message.slice(0, 600)}`);
+    // Per level, so a flood of warnings never hides the first errors.
+    const kept = this.samples.filter((s) => s.startsWith(`${log.level}:`)).length;
+    if ((log.level === 'warn' || log.level === 'error') && kept < 5) this.samples.push(`${log.level}: ${log.message.slice(0, 600)}`);
   };
   /** Counts and samples since the last call (per scenario). */
   take(): { counts: Record<string, number>; samples: string[] } {
@@ -178,6 +180,13 @@ export interface PasarBindings {
   PAYMENT_API_URL?: string;
   PAYMENT_API_KEY?: string;
   PAYMENT_WEBHOOK_SECRET?: string;
+  /** Read replicas (comma-separated URLs); '' (the default) reads from the primary only. */
+  DATABASE_REPLICA_URLS?: string;
+  /** Replica lag and retry, payment timeout and deadline (ms, as strings): the store's defaults when unset. */
+  REPLICA_MAX_LAG_MS?: string;
+  REPLICA_RETRY_MS?: string;
+  PAYMENT_TIMEOUT_MS?: string;
+  PAYMENT_DEADLINE_MS?: string;
 }
 
 /** The store Worker's options in an instance (its INVENTORY binding may name another Worker's class). */
@@ -208,7 +217,8 @@ function pasarWorker(opts: {
       // Load tests must not be throttled by the store's own limits.
       RATE_LIMITS: 'off',
       ADMIN_BOOTSTRAP_TOKEN: opts.adminToken ?? '',
-      DATABASE_REPLICA_URLS: '',
+      // The catalog bench measures the primary alone; the soak passes its standby.
+      DATABASE_REPLICA_URLS: opts.bindings.DATABASE_REPLICA_URLS ?? '',
     },
   };
 }
