@@ -9,7 +9,10 @@
  *   GET /do?spread=N     the same RPC on one of N objects, picked at random;
  *   GET /cache           one Cache API hit (`caches.default.match`) of a small
  *                        JSON document, returned as is;
- *   GET /kv              one Workers KV read of a small JSON document.
+ *   GET /kv              one Workers KV read of a small JSON document;
+ *   GET /redis           one Redis GET of a small value over Upstash REST
+ *                        (`fetch` to the same bridge and Redis the store
+ *                        uses): what the store's cart routes are read against.
  *
  * /cache and /kv measure what Miniflare's local Cache API and KV cost by
  * themselves (both are simulated inside workerd, not Cloudflare's), so the
@@ -61,6 +64,12 @@ export default {
         tier = 'origin';
       }
       return new Response(doc, { headers: { ...JSON_HEADERS, 'x-cache-tier': tier } });
+    }
+    if (url.pathname === '/redis' && env.UPSTASH_REDIS_REST_URL) {
+      const res = await fetch(`${env.UPSTASH_REDIS_REST_URL}/get/bench:ceiling`, {
+        headers: { authorization: `Bearer ${env.UPSTASH_REDIS_REST_TOKEN}` },
+      });
+      return new Response(await res.text(), { status: res.status, headers: { ...JSON_HEADERS, 'x-cache-tier': 'redis' } });
     }
     return new Response('{"error":"not_found"}', { status: 404, headers: JSON_HEADERS });
   },

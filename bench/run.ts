@@ -54,7 +54,9 @@ import {
   type RunningWorker,
 } from './lib/workers';
 import { ensureWrk, killRunningWrk, runWrk, wrkVersion, type WrkResult } from './lib/wrk';
+import { startBaselineProcess, type BaselineProcess } from './baseline/process';
 import { authScenarios } from './scenarios/auth';
+import { cartScenarios, prepareCartLines } from './scenarios/cart';
 import { catalogScenarios, type RequestLine, type Scenario, type Target } from './scenarios/catalog';
 import { checkoutSettings, runCheckoutSale } from './scenarios/checkout';
 import { checkFlash, clearSoldOutFlag, flashScenarios, flashSettings, prepareFlash, restoreStockRow } from './scenarios/flash';
@@ -156,6 +158,8 @@ interface FlashContext {
   ceilingDoRps: number | undefined;
   /** The payment simulator (checkout-sale). */
   sim?: PaymentSim;
+  /** The Node baseline server, whose own query counter stands in for the bridge's. */
+  baseline?: BaselineProcess;
 }
 
 async function runScenario(
@@ -168,7 +172,12 @@ async function runScenario(
   flash?: FlashContext,
 ): Promise<ScenarioResult> {
   if (scenario.checkout) return runCheckout(scenario, worker, settings, origin, redis, ceilingRps, flash);
-  if (!scenario.flash) return (await measureScenario(scenario, worker, settings, origin, redis, ceilingRps)).result;
+  if (scenario.carts) {
+    // Cart ids exist only once the carts are made, on the very server measured.
+    const lines = await prepareCartLines(worker.url, scenario.carts);
+    return (await measureScenario({ ...scenario, measure: lines }, worker, settings, origin, redis, ceilingRps, flash?.baseline)).result;
+  }
+  if (!scenario.flash) return (await measureScenario(scenario, worker, settings, origin, redis, ceilingRps, flash?.baseline)).result;
   if (!flash || !origin) throw new Error(`${scenario.name}: the flash instance and the origin are not running`);
   const spec = scenario.flash;
   const saved = await prepareFlash(worker, spec, flash.adminToken, origin.databaseUrl);
@@ -283,8 +292,11 @@ async function measureScenario(
   origin: Origin | undefined,
   redis: RedisCommandCounter | undefined,
   ceilingRps: number | undefined,
+  baseline?: BaselineProcess,
 ): Promise<{ result: ScenarioResult; wrk: WrkResult }> {
   const notes: string[] = [];
+  // The baseline talks to Postgres over TCP, not through the bridge: it counts its own queries.
+  const pgStats = async () => (scenario.target === 'baseline' ? baseline?.stats() : origin?.pgBridge.stats());
   const connections = scenario.connections ?? (scenario.origin ? Math.min(settings.connections, settings.originConnections) : settings.connections);
   const wrkBase = { url: worker.url, threads: settings.threads, connections, timeoutSeconds: settings.timeoutSeconds };
 
@@ -305,7 +317,7 @@ async function measureScenario(
   worker.logs.take();
 
   const listFile = writeList(scenario.name, scenario.measure);
-  const pgBefore = origin?.pgBridge.stats();
+  const pgBefore = await pgStats();
   const redisBefore = redis ? await redis.total() : null;
   // CPU is sampled inside the run (wrk's own process only exists during it).
   let cpuA: CpuSnapshot | null = null;
@@ -318,7 +330,7 @@ async function measureScenario(
   ];
   // Postgres connections open at once, as the bridge sees them (one per Neon Pool client).
   let pgPeak = 0;
-  const sampler = origin ? setInterval(() => (pgPeak = Math.max(pgPeak, origin.pgBridge.openConnections())), 20) : undefined;
+  const sampler = origin && scenario.target !== 'baseline' ? setInterval(() => (pgPeak = Math.max(pgPeak, origin.pgBridge.openConnections())), 20) : undefined;
   let result: WrkResult;
   try {
     result = await runWrk({ ...wrkBase, listFile, mode: scenario.mode, durationSeconds });
@@ -326,7 +338,7 @@ async function measureScenario(
     timers.forEach(clearTimeout);
     clearInterval(sampler);
   }
-  const pgAfter = origin?.pgBridge.stats();
+  const pgAfter = await pgStats();
   const redisAfter = redis ? await redis.total() : null;
   const workerLogs = worker.logs.take();
 
@@ -379,7 +391,7 @@ async function measureScenario(
     pgQueriesPerRequest: isStore ? per(pgBefore?.queries, pgAfter?.queries) : null,
     pgConnectionsPerRequest: isStore ? per(pgBefore?.connections, pgAfter?.connections) : null,
     redisCommandsPerRequest: isStore ? per(redisBefore, redisAfter) : null,
-    pgPeakConnections: isStore && origin ? pgPeak : null,
+    pgPeakConnections: isStore && origin && scenario.target !== 'baseline' ? pgPeak : null,
     cpu,
     wraps: result.wraps,
     workerLogs: logged,
@@ -405,7 +417,14 @@ async function main(): Promise<void> {
     expect: '-',
     checkout: true,
   };
-  let scenarios = [...catalog.slice(0, end), ...authScenarios(), ...flashScenarios(flashSettings(process.env)), checkoutScenario, ...catalog.slice(end)];
+  let scenarios = [
+    ...catalog.slice(0, end),
+    ...cartScenarios(),
+    ...authScenarios(),
+    ...flashScenarios(flashSettings(process.env)),
+    checkoutScenario,
+    ...catalog.slice(end),
+  ];
   if (settings.list) {
     for (const s of scenarios) console.log(`${s.name.padEnd(22)} ${s.title}`);
     return;
@@ -443,7 +462,7 @@ async function main(): Promise<void> {
 
     let origin: Origin | undefined;
     let redis: RedisCommandCounter | undefined;
-    if (targets.has('edge') || targets.has('nocache') || targets.has('flash')) {
+    if (targets.has('edge') || targets.has('nocache') || targets.has('flash') || targets.has('baseline') || scenarios.some((s) => s.name === 'ceiling-redis')) {
       origin = await startOrigin(cleanup, log);
       redis = new RedisCommandCounter(origin.redisUrl);
       const r = redis;
@@ -462,11 +481,12 @@ async function main(): Promise<void> {
     }
 
     const workers = new Map<Target, RunningWorker>();
+    let baseline: BaselineProcess | undefined;
     const startWorker = async (target: Target) => {
       let w: RunningWorker;
       const o = origin!;
       const bindings = () => ({
-        DATABASE_URL: o.databaseUrl,
+        DATABASE_URL: o.workerDatabaseUrl,
         NEON_WS_PROXY: o.pgBridge.wsProxy,
         UPSTASH_REDIS_REST_URL: o.upstash.url,
         UPSTASH_REDIS_REST_TOKEN: o.upstashToken,
@@ -474,7 +494,11 @@ async function main(): Promise<void> {
         ...(sim ? { PAYMENT_API_URL: sim.url, PAYMENT_API_KEY: paymentApiKey, PAYMENT_WEBHOOK_SECRET: paymentWebhookSecret } : {}),
       });
       if (target === 'ceiling') {
-        w = await startCeiling();
+        w = await startCeiling(origin && { url: origin.upstash.url, token: origin.upstashToken });
+      } else if (target === 'baseline') {
+        const b = await startBaselineProcess({ databaseUrl: o.databaseUrl, redisUrl: o.redisUrl });
+        baseline = b;
+        w = b.worker;
       } else if (target === 'flash') {
         w = await startFlash({ flashScriptPath: flashScriptPath!, storeScriptPath: scriptPath, bindings: bindings(), adminToken });
       } else {
@@ -482,13 +506,13 @@ async function main(): Promise<void> {
       }
       cleanup.add(`workerd (${target})`, () => w.dispose());
       workers.set(target, w);
-      await checkHealth(w, target === 'ceiling' ? '/ceiling' : target === 'flash' ? '/health' : '/api/health');
+      await checkHealth(w, target === 'ceiling' ? '/ceiling' : target === 'flash' || target === 'baseline' ? '/health' : '/api/health');
       log(`${target}: workerd on ${w.url}`);
       if (target === 'edge' && sim) sim.setWebhookUrl(`${w.url}/api/webhooks/payments/sim`);
     };
     // Miniflare exits the process on SIGINT at once; take the signals back so teardown runs.
     onMiniflareCreated(() => cleanup.claimSignals());
-    for (const target of ['ceiling', 'edge', 'nocache', 'flash'] as const) if (targets.has(target)) await startWorker(target);
+    for (const target of ['ceiling', 'edge', 'nocache', 'flash', 'baseline'] as const) if (targets.has(target)) await startWorker(target);
 
     // What the machine does without us: everything is up and idle now.
     const idleA = cpuSnapshot();
@@ -505,6 +529,7 @@ async function main(): Promise<void> {
       wrangler: packageVersion('wrangler'),
       wrk,
       postgres: origin?.postgresVersion ?? 'not used',
+      pooler: origin?.pooler ?? 'not used',
       postgresMaxConnections: origin?.maxConnections ?? 0,
       redis: redis ? await redis.version() : 'not used',
     });
@@ -519,7 +544,7 @@ async function main(): Promise<void> {
       else log(
         `${scenario.name}: ${scenario.noWarmup ? 'no' : `${settings.warmupSeconds} s`} warm-up + ${Math.max(settings.durationSeconds, scenario.minDurationSeconds ?? 0)} s (${scenario.title})`,
       );
-      const r = await runScenario(scenario, worker, settings, origin, redis, ceilingRps, { adminToken, ceilingDoRps, sim });
+      const r = await runScenario(scenario, worker, settings, origin, redis, ceilingRps, { adminToken, ceilingDoRps, sim, baseline });
       if (scenario.name === 'ceiling') {
         ceilingRps = r.rps;
         r.ratio = 1;

@@ -1,10 +1,11 @@
 /**
  * Small process and port helpers shared by the local stack and the test setup.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 
 /** A free TCP port on 127.0.0.1 (the OS picks; we release it straight away). */
 export async function freePort(): Promise<number> {
@@ -41,6 +42,21 @@ export async function waitForPort(host: string, port: number, timeoutMs = 10_000
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`nothing is listening on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+/**
+ * The uid and gid of the `postgres` user when this process is root, else
+ * undefined: PostgreSQL's tools (and PgBouncer) refuse to run as root, so
+ * tests and benches that start their own run them as `postgres`.
+ */
+let postgresUser: Promise<{ uid: number; gid: number } | undefined> | undefined;
+export function runAsPostgres(): Promise<{ uid: number; gid: number } | undefined> {
+  postgresUser ??= (async () => {
+    if (process.getuid?.() !== 0) return undefined;
+    const id = async (flag: string) => Number((await promisify(execFile)('id', [flag, 'postgres'])).stdout.trim());
+    return { uid: await id('-u'), gid: await id('-g') };
+  })();
+  return postgresUser;
 }
 
 /** Whether an executable is on PATH. */

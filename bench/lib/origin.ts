@@ -12,10 +12,16 @@ import { seedDatabase } from '../../db/seed';
 import { startPgWsBridge, type PgWsBridge } from '../../dev/pg-ws-bridge';
 import { createDatabaseOn, dropDatabaseOn } from '../../dev/postgres';
 import { startUpstashBridge, type UpstashBridge } from '../../dev/upstash-bridge';
+import { startPooler } from './pooler';
 import type { Cleanup } from './cleanup';
 
 export interface Origin {
+  /** The database itself (migrations, seed, checks, the Node baseline). */
   databaseUrl: string;
+  /** What the Worker's `DATABASE_URL` is: the same database through PgBouncer, as on Neon's pooled endpoint (or `databaseUrl` with `BENCH_POOLER=none`). */
+  workerDatabaseUrl: string;
+  /** Which pooler ran, for the report. */
+  pooler: string;
   /** What was used: "fresh database pasar_bench_…" or "BENCH_DATABASE_URL". */
   databaseLabel: string;
   postgresVersion: string;
@@ -65,11 +71,22 @@ export async function startOrigin(cleanup: Cleanup, log: (m: string) => void): P
   }
 
   const target = new URL(databaseUrl);
-  const pgBridge = await startPgWsBridge({ allowedTargets: [`${target.hostname}:${target.port || '5432'}`] });
+  let workerDatabaseUrl = databaseUrl;
+  let pooler = 'none (BENCH_POOLER=none): a Postgres backend per Worker request';
+  if (process.env.BENCH_POOLER !== 'none') {
+    const p = await startPooler({ host: target.hostname, port: Number(target.port || 5432) }, log);
+    cleanup.add('PgBouncer', () => p.stop());
+    const pooled = new URL(databaseUrl);
+    pooled.host = p.address;
+    workerDatabaseUrl = pooled.toString();
+    pooler = p.label;
+    log(`pooler: ${p.label} on ${p.address}`);
+  }
+  const pgBridge = await startPgWsBridge({ allowedTargets: [new URL(workerDatabaseUrl).host] });
   cleanup.add('Neon WebSocket bridge', () => pgBridge.close());
   const upstashToken = randomBytes(16).toString('hex');
   const upstash = await startUpstashBridge({ redisUrl, token: upstashToken });
   cleanup.add('Upstash REST bridge', () => upstash.close());
 
-  return { databaseUrl, databaseLabel, postgresVersion, maxConnections, pgBridge, redisUrl, upstash, upstashToken };
+  return { databaseUrl, workerDatabaseUrl, pooler, databaseLabel, postgresVersion, maxConnections, pgBridge, redisUrl, upstash, upstashToken };
 }

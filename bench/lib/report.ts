@@ -21,6 +21,8 @@ export interface Machine {
   wrk: string;
   postgres: string;
   postgresMaxConnections: number;
+  /** What stands between the Worker and Postgres (PgBouncer, as Neon's pooler, or none). */
+  pooler?: string;
   redis: string;
 }
 
@@ -116,9 +118,9 @@ export function resultsTable(results: ScenarioResult[]): string {
 
 /** Where the cores went during each measured window. */
 export function cpuTable(results: ScenarioResult[]): string {
-  const groups = ['workerd', 'node', 'postgres', 'redis', 'wrk', 'other'];
-  const names = ['workerd (this run)', 'node (bench + bridges)', 'postgres (server)', 'redis', 'wrk', 'rest of machine'];
-  const head = `| scenario | machine | ${names.join(' | ')} | workerd CPU ms/req | postgres CPU ms/req |`;
+  const groups = ['workerd', 'baseline', 'node', 'postgres', 'redis', 'wrk', 'other'];
+  const names = ['workerd (this run)', 'Node baseline', 'node (bench + bridges)', 'postgres (server)', 'redis', 'wrk', 'rest of machine'];
+  const head = `| scenario | machine | ${names.join(' | ')} | server CPU ms/req | postgres CPU ms/req |`;
   const sep = `|---|--:|${groups.map(() => '--:').join('|')}|--:|--:|`;
   const perRequest = (cores: number | undefined, rps: number) => (cores === undefined || rps <= 0 ? 'n/a' : ((cores * 1000) / rps).toFixed(2));
   const rows = results
@@ -126,7 +128,7 @@ export function cpuTable(results: ScenarioResult[]): string {
     .map(
       (r) =>
         `| \`${r.name}\` | ${r.cpu!.machine.toFixed(2)} | ${groups.map((g) => (r.cpu!.groups[g] ?? 0).toFixed(2)).join(' | ')} | ` +
-        `${perRequest(r.cpu!.groups.workerd, r.rps)} | ${r.target === 'ceiling' ? 'n/a' : perRequest(r.cpu!.groups.postgres, r.rps)} |`,
+        `${perRequest(r.target === 'baseline' ? r.cpu!.groups.baseline : r.cpu!.groups.workerd, r.rps)} | ${r.target === 'ceiling' ? 'n/a' : perRequest(r.cpu!.groups.postgres, r.rps)} |`,
     );
   return [head, sep, ...rows].join('\n');
 }
@@ -139,7 +141,7 @@ export function machineLine(m: Machine): string {
     `Node ${m.node}`,
     `workerd ${m.workerd} (miniflare ${m.miniflare}, wrangler ${m.wrangler})`,
     m.wrk,
-    `PostgreSQL ${m.postgres} (max_connections ${m.postgresMaxConnections})`,
+    `PostgreSQL ${m.postgres} (max_connections ${m.postgresMaxConnections})${m.pooler ? ` behind ${m.pooler}` : ''}`,
     `Redis ${m.redis}`,
     `background load before the run ${m.backgroundCores === null ? 'n/a' : `${m.backgroundCores.toFixed(2)} cores`}`,
   ].join('; ');

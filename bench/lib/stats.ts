@@ -43,7 +43,7 @@ export class RedisCommandCounter {
 }
 
 /** Process groups CPU time is reported for. */
-export type CpuGroup = 'wrk' | 'workerd' | 'node' | 'postgres' | 'redis' | 'other';
+export type CpuGroup = 'wrk' | 'workerd' | 'node' | 'baseline' | 'postgres' | 'redis' | 'other';
 
 /** CPU seconds per group (user + system), plus the machine's busy seconds. */
 export interface CpuSnapshot {
@@ -61,6 +61,8 @@ function groupOf(pid: number, comm: string, mine: boolean): CpuGroup {
   // workerd, say) is "other".
   if (mine && comm === 'wrk') return 'wrk';
   if (mine && comm.startsWith('workerd')) return 'workerd';
+  // The Node baseline server runs as a child of this process (bench/baseline/).
+  if (mine && comm === 'node') return 'baseline';
   if (comm === 'postgres' || comm.startsWith('postgres')) return 'postgres';
   if (comm.startsWith('redis-server')) return 'redis';
   return 'other';
@@ -91,7 +93,7 @@ export function cpuSnapshot(): CpuSnapshot | null {
       }
       return false;
     };
-    const groups: Record<CpuGroup, number> = { wrk: 0, workerd: 0, node: 0, postgres: 0, redis: 0, other: 0 };
+    const groups: Record<CpuGroup, number> = { wrk: 0, workerd: 0, node: 0, baseline: 0, postgres: 0, redis: 0, other: 0 };
     for (const p of procs) {
       const group = groupOf(p.pid, p.comm, isMine(p.pid));
       let ticks = Number(p.fields[11]) + Number(p.fields[12]);

@@ -271,8 +271,12 @@ export async function startFlash(opts: {
   return start('flash', { ...sharedOptions(logs), workers: [flash, store] }, logs);
 }
 
-/** Starts bench/ceiling-worker.js with a SQLite-backed Durable Object `CEILING`, KV `KV` and the Cache API. */
-export async function startCeiling(): Promise<RunningWorker> {
+/**
+ * Starts bench/ceiling-worker.js with a SQLite-backed Durable Object
+ * `CEILING`, KV `KV`, the Cache API and, given the store's Upstash bridge,
+ * the same Redis (for `/redis`).
+ */
+export async function startCeiling(redis?: { url: string; token: string }): Promise<RunningWorker> {
   const logs = new WorkerLogs();
   return start(
     'ceiling',
@@ -285,6 +289,7 @@ export async function startCeiling(): Promise<RunningWorker> {
       durableObjects: { CEILING: { className: 'Ceiling', useSQLite: true } },
       kvNamespaces: ['KV'],
       cacheAPI: true,
+      ...(redis ? { bindings: { UPSTASH_REDIS_REST_URL: redis.url, UPSTASH_REDIS_REST_TOKEN: redis.token } } : {}),
     },
     logs,
   );

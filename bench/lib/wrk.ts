@@ -21,28 +21,33 @@ function run(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<
 }
 
 /**
- * Makes sure `wrk` is on PATH: installs Debian's package with apt-get when it
- * is not (updating the package lists once if the first try fails). Nothing is
- * downloaded from anywhere else; there is no other load generator to fall
- * back to, so a failure is an error that says how to install wrk.
+ * Makes sure `binary` is on PATH: installs Debian's `pkg` with apt-get when
+ * it is not (updating the package lists once if the first try fails).
+ * Nothing is downloaded from anywhere else; a failure is an error that says
+ * how to install it (`why`: what the bench needs it for).
  */
-export async function ensureWrk(log: (m: string) => void): Promise<void> {
-  if (await onPath('wrk')) return;
-  const advice = 'Install it and re-run: Debian/Ubuntu `apt-get install wrk`, macOS `brew install wrk`.';
-  if (!(await onPath('apt-get'))) throw new Error(`wrk is not on PATH and apt-get is not available. ${advice}`);
+export async function ensureDebianPackage(binary: string, pkg: string, why: string, log: (m: string) => void): Promise<void> {
+  if (await onPath(binary)) return;
+  const advice = `Install it and re-run: Debian/Ubuntu \`apt-get install ${pkg}\`, macOS \`brew install ${pkg}\`.`;
+  if (!(await onPath('apt-get'))) throw new Error(`${binary} is not on PATH and apt-get is not available. ${advice}`);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!isRoot) throw new Error(`wrk is not on PATH, and installing it with apt-get needs root. ${advice}`);
+  if (!isRoot) throw new Error(`${binary} is not on PATH, and installing it with apt-get needs root. ${advice}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  log('wrk is not installed: apt-get install -y wrk');
-  let code = await run('apt-get', ['install', '-y', '--no-install-recommends', 'wrk'], env);
+  log(`${binary} is not installed: apt-get install -y ${pkg}`);
+  let code = await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], env);
   if (code !== 0) {
     log('apt-get install failed; apt-get update, then trying again');
     await run('apt-get', ['update'], env);
-    code = await run('apt-get', ['install', '-y', '--no-install-recommends', 'wrk'], env);
+    code = await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], env);
   }
-  if (code !== 0 || !(await onPath('wrk'))) {
-    throw new Error(`could not install wrk with apt-get (exit ${code}); the benchmarks need wrk (its Lua scripting counts cache tiers per response). ${advice}`);
+  if (code !== 0 || !(await onPath(binary))) {
+    throw new Error(`could not install ${pkg} with apt-get (exit ${code}); the benchmarks need ${binary} (${why}). ${advice}`);
   }
+}
+
+/** Makes sure `wrk` is on PATH (Debian's package; there is no other load generator to fall back to). */
+export async function ensureWrk(log: (m: string) => void): Promise<void> {
+  await ensureDebianPackage('wrk', 'wrk', 'its Lua scripting counts cache tiers per response', log);
 }
 
 /** `wrk -v`'s first line, e.g. "wrk 4.1.0 [epoll] Copyright (C) 2012 Will Glozer". */

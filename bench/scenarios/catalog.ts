@@ -12,6 +12,7 @@
  */
 import { REGION_CODES } from '../../db/regions';
 import { buildSeed } from '../../db/seed';
+import type { CartSpec } from './cart';
 import type { FlashSpec } from './flash';
 
 /** One request: a path and the `x-region` header ('' for none); GET unless `method` says otherwise. */
@@ -23,8 +24,12 @@ export interface RequestLine {
   body?: string;
 }
 
-/** `flash`: bench/flash-worker.js with the store beside it (see ./flash.ts). */
-export type Target = 'ceiling' | 'edge' | 'nocache' | 'flash';
+/**
+ * `flash`: bench/flash-worker.js with the store beside it (see ./flash.ts);
+ * `baseline`: the plain Node.js server a user would otherwise pick
+ * (bench/baseline/server.ts).
+ */
+export type Target = 'ceiling' | 'edge' | 'nocache' | 'flash' | 'baseline';
 
 export interface Scenario {
   name: string;
@@ -63,6 +68,8 @@ export interface Scenario {
   flash?: FlashSpec;
   /** `checkout-sale`: not a wrk run; the checkout flash sale of ./checkout.ts, on the store. */
   checkout?: boolean;
+  /** Cart scenarios: carts made on the target first, the request lists built from their ids (./cart.ts). */
+  carts?: CartSpec;
 }
 
 /** Everything the lists are made from. */
@@ -76,7 +83,8 @@ interface Catalog {
   commonWords: string[];
 }
 
-function loadCatalog(): Catalog {
+/** Lists drawn from the seed catalog (built once: the seed is deterministic). */
+export function loadCatalog(): Catalog {
   const data = buildSeed();
   const activeVariants = new Map<string, string>(); // variant id -> product id
   for (const v of data.variants) if (v.status === 'active') activeVariants.set(v.id, v.productId);
@@ -120,7 +128,7 @@ function loadCatalog(): Catalog {
 }
 
 /** `count` items of `list` spread evenly over it (stride), in order. */
-function spread<T>(list: T[], count: number): T[] {
+export function spread<T>(list: T[], count: number): T[] {
   const out: T[] = [];
   const step = list.length / count;
   for (let i = 0; i < count && i < list.length; i++) out.push(list[Math.floor(i * step)] as T);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../../dev/processes';
+import { freePort, runAsPostgres } from '../../dev/processes';
 
 const run = promisify(execFile);
 
@@ -66,17 +66,6 @@ process.once('exit', () => {
     rmSync(c.root, { recursive: true, force: true });
   }
 });
-
-/** The uid and gid to run Postgres as when we are root; undefined otherwise. */
-let postgresUser: Promise<{ uid: number; gid: number } | undefined> | undefined;
-function runAsPostgres(): Promise<{ uid: number; gid: number } | undefined> {
-  postgresUser ??= (async () => {
-    if (process.getuid?.() !== 0) return undefined;
-    const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim());
-    return { uid: await id('-u'), gid: await id('-g') };
-  })();
-  return postgresUser;
-}
 
 /** The environment without PG* variables, so a caller's PGHOST or PGPORT cannot redirect a tool. */
 function cleanEnv(): NodeJS.ProcessEnv {
