@@ -1,6 +1,9 @@
 import { exports } from 'cloudflare:workers';
-import { describe, expect, it } from 'vitest';
+import { Hono } from 'hono';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { API_BODY_LIMIT_BYTES } from '../app';
+import type { AppEnv } from '../types';
+import { errorHandler } from './errors';
 
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://pasar.test${path}`, init));
 
@@ -61,5 +64,35 @@ describe('OpenAPI document', () => {
 describe('a body of a content type the route does not take', () => {
   it('is 415 unsupported_media_type in the envelope', async () => {
     await expectEnvelope(await call('/api/auth/login', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' }), 415, 'unsupported_media_type');
+  });
+});
+
+describe('what the error handler logs', () => {
+  const app = new Hono<AppEnv>();
+  app.onError(errorHandler());
+  app.get('/outage', () => {
+    throw new Error('x', { cause: Object.assign(new Error('the database system is shutting down'), { code: '57P01' }) });
+  });
+  app.get('/bug', () => {
+    throw new TypeError('cannot read properties of undefined');
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it('answers a dependency outage 503 with Retry-After and logs it as a warning, not an error', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const res = await app.request('/outage');
+    await expectEnvelope(res, 503, 'unavailable');
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(error).not.toHaveBeenCalled();
+  });
+
+  it('answers a bug 500 internal and logs it as an error with its stack', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const res = await app.request('/bug');
+    await expectEnvelope(res, 500, 'internal');
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(String(error.mock.calls[0]![0])).toContain('"stack"');
   });
 });

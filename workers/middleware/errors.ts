@@ -56,7 +56,11 @@ export function errorHandler(): ErrorHandler<AppEnv> {
   return function errorHandler(err, c) {
     const requestId = c.get('requestId');
     const apiError = toApiError(err, requestId);
-    if (apiError.status >= 500 && !(err instanceof ApiError)) {
+    if (apiError.status === 503 && !(err instanceof ApiError)) {
+      // An outage the answer already reports (503, Retry-After): a warning
+      // for the dashboards, not a bug with a stack to chase.
+      console.warn(JSON.stringify({ level: 'warn', requestId, path: c.req.path, dependency: 'unavailable', error: String(err).slice(0, 300) }));
+    } else if (apiError.status >= 500 && !(err instanceof ApiError)) {
       console.error(JSON.stringify({ level: 'error', requestId, path: c.req.path, error: String(err), stack: (err as Error)?.stack }));
     }
     return sendError(c, apiError);
