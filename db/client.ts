@@ -27,6 +27,7 @@ import {
   replicaOrder,
   replicaPolicy,
   serverUnavailable,
+  type ProbeReading,
   type ReplicaConfig,
   type ReplicaPolicy,
 } from './replicas';
@@ -106,8 +107,11 @@ type Queryable = Pick<Pool, 'query'>;
  * the request (see db/replicas.ts), then sends every read there. A replica
  * that fails mid-request is skipped and the read is answered by the primary.
  */
+/** Where a request's reads go. */
+type ReadTarget = { name: string; pool: Pool; replica?: ReplicaConfig; why?: string };
+
 class ReadRouter {
-  private decision: Promise<{ name: string; pool: Pool; replica?: ReplicaConfig; why?: string }> | undefined;
+  private decision: Promise<ReadTarget> | undefined;
   source: { server: string; why?: string } | undefined;
 
   constructor(
@@ -120,21 +124,30 @@ class ReadRouter {
 
   /** Same signature as `Pool.query`, which is all drizzle calls. */
   query = (async (config: unknown, values?: unknown) => {
-    const target = await (this.decision ??= this.decide());
+    // Whatever goes wrong while choosing, the primary can still answer.
+    const target: ReadTarget = await (this.decision ??= this.decide().catch((err: unknown): ReadTarget => {
+      this.source = { server: 'primary', why: 'replica routing failed' };
+      console.warn(JSON.stringify({ level: 'warn', dependency: 'Postgres replica', event: 'routing_failed', error: errorText(err) }));
+      return { name: 'primary', pool: this.primary, why: 'replica routing failed' };
+    }));
     const q = (pool: Pool) => (pool.query as (c: unknown, v?: unknown) => Promise<unknown>)(config, values);
     if (!target.replica) return q(target.pool);
     try {
       return await q(target.pool);
     } catch (err) {
-      if (!serverUnavailable(err)) throw err;
-      this.skip(target.replica, `error: ${errorText(err)}`);
+      // The query itself is wrong: the primary would refuse it the same way.
+      if (queryRefused(err)) throw err;
+      // Only an outage opens the breaker. A slow query, or a replica's own
+      // hiccup (a statement timeout, an internal error), is answered by the
+      // primary this once and leaves the replica in service for the next.
+      if (serverUnavailable(err) && !queryTimedOut(err)) this.skip(target.replica, `error: ${errorText(err)}`);
       this.decision = Promise.resolve({ name: 'primary', pool: this.primary, why: `${target.name} failed` });
       this.source = { server: 'primary', why: `${target.name} failed` };
       return q(this.primary);
     }
   }) as unknown as Pool['query'];
 
-  private async decide(): Promise<{ name: string; pool: Pool; replica?: ReplicaConfig; why?: string }> {
+  private async decide(): Promise<ReadTarget> {
     const primary = (why: string) => {
       this.source = { server: 'primary', why };
       return { name: 'primary', pool: this.primary, why };
@@ -148,15 +161,15 @@ class ReadRouter {
     for (const replica of order) {
       const h = healthOf(replica.url);
       const pool = this.openReplica(replica.url);
-      if (h.needsProbe(Date.now(), this.policy, minLsn)) {
-        const verdict = await probeReplica(pool, replica, this.policy);
-        if (verdict !== 'up') {
-          why = `${replica.name} ${verdict === 'down' ? 'failed' : 'lagging'}`;
-          continue;
-        }
-      }
-      if (minLsn !== undefined && !h.hasReplayed(minLsn)) {
+      const verdict = h.needsProbe(Date.now(), this.policy, minLsn) ? await probeReplica(pool, replica, this.policy) : 'up';
+      // The shopper's own write not replayed yet says the most about why the
+      // primary answers (a lagging replica usually has not replayed it either).
+      if (verdict !== 'down' && minLsn !== undefined && !h.hasReplayed(minLsn)) {
         why = 'read-your-writes';
+        continue;
+      }
+      if (verdict !== 'up') {
+        why = `${replica.name} ${verdict === 'down' ? 'failed' : 'lagging'}`;
         continue;
       }
       this.source = { server: replica.name };
@@ -178,16 +191,16 @@ function skipReplica(replica: ReplicaConfig, policy: ReplicaPolicy, reason: stri
 
 /**
  * Reads a replica's replay position into this isolate's health record and
- * judges it: `down` (no answer: skipped), `lagging` (beyond the bound:
- * skipped) or `up`. A query error that is not an outage is thrown.
+ * judges it: `down` (no answer, or any error: skipped), `lagging` (beyond
+ * the bound: skipped) or `up`.
  */
 async function probeReplica(pool: Pool, replica: ReplicaConfig, policy: ReplicaPolicy): Promise<'up' | 'lagging' | 'down'> {
   const h = healthOf(replica.url);
   try {
-    const { rows } = await pool.query<{ replay: string | null; receive: string | null }>(PROBE_SQL);
+    const { rows } = await pool.query<ProbeReading>(PROBE_SQL);
     h.record(Date.now(), rows[0] ?? { replay: null, receive: null });
   } catch (err) {
-    if (!serverUnavailable(err)) throw err;
+    // The probe is fixed SQL: whatever its error, this replica cannot serve now.
     skipReplica(replica, policy, `error: ${errorText(err)}`);
     return 'down';
   }
@@ -245,6 +258,20 @@ function newPool(connectionString: string, replica: boolean): Pool {
 
 const replicaPool = (url: string) => newPool(url, true);
 
+/** SQLSTATE classes 22 (data), 23 (integrity), 42 (syntax, missing objects): deterministic refusals. */
+function queryRefused(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^(22|23|42)/.test(code);
+  }
+  return false;
+}
+
+/** The driver's own `query_timeout` (no SQLSTATE: the server never answered in time). */
+function queryTimedOut(err: unknown): boolean {
+  return err instanceof Error && /query read timeout/i.test(err.message);
+}
+
 function errorText(err: unknown): string {
   return String(err instanceof Error ? err.message : err).slice(0, 200);
 }
@@ -295,6 +322,8 @@ export function createDatabase(config: DatabaseConfig, options: ReadOptions = {}
  * shopper's reads to.
  */
 export async function currentLsn(db: Database): Promise<string> {
-  const { rows } = await db.execute<{ lsn: string }>(sql`select pg_current_wal_lsn()::text as lsn`);
+  // The insert position, not the flushed one: past the commit record even
+  // where commits are asynchronous (synchronous_commit = off).
+  const { rows } = await db.execute<{ lsn: string }>(sql`select pg_current_wal_insert_lsn()::text as lsn`);
   return rows[0]!.lsn;
 }

@@ -4,7 +4,7 @@
  * - Reads go to a replica: the one configured for the request's region when
  *   there is one, else the healthy replicas in turn (round robin).
  * - Read-your-writes: a request that carries the LSN of its shopper's last
- *   write (`pg_current_wal_lsn()` after that commit) is served by a replica
+ *   write (`pg_current_wal_insert_lsn()` after that commit) is served by a replica
  *   only once the replica has replayed past it (`pg_last_wal_replay_lsn()`),
  *   else by the primary.
  * - Circuit breaker: a replica that fails to answer, or lags beyond the
@@ -81,20 +81,30 @@ export function isLsn(value: string): boolean {
 export interface ProbeReading {
   /** `pg_last_wal_replay_lsn()`; null when the server is not a standby. */
   replay: string | null;
-  /** `pg_last_wal_receive_lsn()`; null when nothing was streamed. */
+  /** `pg_last_wal_receive_lsn()`; null when nothing was streamed since the standby started. */
   receive: string | null;
+  /** Age of the last replayed commit (`now() - pg_last_xact_replay_timestamp()`), ms; null before the first. */
+  replay_age_ms?: number | string | null;
 }
 
 /** The SQL of a probe, answering {@link ProbeReading} columns. */
-export const PROBE_SQL = 'select pg_last_wal_replay_lsn()::text as replay, pg_last_wal_receive_lsn()::text as receive';
+export const PROBE_SQL =
+  'select pg_last_wal_replay_lsn()::text as replay, pg_last_wal_receive_lsn()::text as receive, ' +
+  '(extract(epoch from now() - pg_last_xact_replay_timestamp()) * 1000)::float8 as replay_age_ms';
 
 /**
- * What this isolate knows of one replica. The lag is measured, not taken
- * from `now() - pg_last_xact_replay_timestamp()`: that figure is the age of
- * the last replayed commit, which after a quiet hour says "an hour behind"
- * for the first write. Instead each probe notes the received-but-unreplayed
- * WAL position it saw first and when; the lag is how long the oldest such
- * position has been waiting (a lower bound, exact to the probe interval).
+ * What this isolate knows of one replica.
+ *
+ * The lag errs on the side of the primary. While the standby has received
+ * WAL it has not applied, its lag is taken to be the age of the last commit
+ * it applied: never less than the real lag (the primary moved past that
+ * point no earlier than that commit), sometimes more (the first write after
+ * a quiet spell looks as old as the spell until it is applied, so the
+ * replica is skipped for a retry interval it did not need). Too high sends
+ * reads to the primary for a while; too low would serve stale data, so too
+ * high it is. With nothing waiting, the lag is 0. A standby that stopped
+ * receiving (its primary down, or the link cut) keeps serving what it has:
+ * the primary's outage is exactly when it must.
  */
 export class ReplicaHealth {
   private skipUntil = 0;
@@ -102,8 +112,8 @@ export class ReplicaHealth {
   private probedAt = 0;
   private replayed = -1n;
   private standby = true;
-  /** Received positions not yet replayed, oldest first, with when a probe first saw them. */
-  private waiting: { lsn: bigint; since: number }[] = [];
+  /** Age of the last applied commit at `probedAt` while WAL waits; undefined when nothing waits. */
+  private behindMs: number | undefined;
 
   /** Whether the breaker is closed (the replica may be used) at `now`. */
   usable(now: number): boolean {
@@ -133,21 +143,20 @@ export class ReplicaHealth {
   record(now: number, reading: ProbeReading): void {
     this.probedAt = now;
     this.standby = reading.replay !== null;
+    this.behindMs = undefined;
     if (!reading.replay) return;
     const replay = parseLsn(reading.replay);
     if (replay > this.replayed) this.replayed = replay;
-    this.waiting = this.waiting.filter((w) => w.lsn > this.replayed);
-    const receive = reading.receive ? parseLsn(reading.receive) : replay;
-    const newest = this.waiting.at(-1);
-    if (receive > this.replayed && (!newest || receive > newest.lsn)) this.waiting.push({ lsn: receive, since: now });
-    // Only the oldest waiting position sets the lag; a handful is plenty.
-    if (this.waiting.length > 16) this.waiting.splice(1, this.waiting.length - 16);
+    const waiting = reading.receive !== null && parseLsn(reading.receive) > replay;
+    if (!waiting) return;
+    const age = reading.replay_age_ms === null || reading.replay_age_ms === undefined ? Number.NaN : Number(reading.replay_age_ms);
+    // WAL waits and no commit was ever applied: as far behind as can be.
+    this.behindMs = Number.isFinite(age) ? Math.max(0, age) : Number.POSITIVE_INFINITY;
   }
 
-  /** Measured lag at `now`, in ms (0 when everything received is replayed). */
+  /** Lag at `now`, in ms, as of the last probe plus the time since (0 when nothing waits). */
   lagMs(now: number): number {
-    const oldest = this.waiting[0];
-    return oldest ? now - oldest.since : 0;
+    return this.behindMs === undefined ? 0 : this.behindMs + (now - this.probedAt);
   }
 
   /**

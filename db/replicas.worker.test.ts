@@ -42,19 +42,25 @@ describe('LSNs', () => {
 });
 
 describe('ReplicaHealth', () => {
-  it('measures lag from when unreplayed WAL was first seen, not from the last commit', () => {
+  it('takes the lag to be the age of the last applied commit while WAL waits, and 0 when nothing does', () => {
     const h = new ReplicaHealth();
-    h.record(1_000, { replay: '0/100', receive: '0/100' });
+    h.record(1_000, { replay: '0/100', receive: '0/100', replay_age_ms: 60_000 });
     expect(h.lagMs(1_000)).toBe(0);
-    // WAL arrives and waits (a delayed or paused replay).
-    h.record(2_000, { replay: '0/100', receive: '0/200' });
-    h.record(3_000, { replay: '0/100', receive: '0/300' });
-    expect(h.lagMs(4_500)).toBe(2_500);
-    // The first batch is replayed: the lag is now the second batch's wait.
-    h.record(5_000, { replay: '0/200', receive: '0/300' });
-    expect(h.lagMs(5_000)).toBe(2_000);
-    h.record(6_000, { replay: '0/300', receive: '0/300' });
-    expect(h.lagMs(6_000)).toBe(0);
+    // WAL arrives and waits (a delayed or paused replay): never under-estimated.
+    h.record(2_000, { replay: '0/100', receive: '0/200', replay_age_ms: 3_000 });
+    expect(h.lagMs(2_000)).toBe(3_000);
+    expect(h.lagMs(4_500)).toBe(5_500);
+    h.record(5_000, { replay: '0/200', receive: '0/200', replay_age_ms: 2_000 });
+    expect(h.lagMs(5_000)).toBe(0);
+    // Waiting WAL and no commit applied yet: as far behind as can be.
+    h.record(6_000, { replay: '0/200', receive: '0/300', replay_age_ms: null });
+    expect(h.lagMs(6_000)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('keeps a standby that stopped receiving (its primary down) in service', () => {
+    const h = new ReplicaHealth();
+    h.record(0, { replay: '0/100', receive: null, replay_age_ms: 600_000 });
+    expect(h.lagMs(0)).toBe(0);
   });
 
   it('serves a read that must see a write only once it has replayed that write', () => {

@@ -29,7 +29,7 @@ import { commitParts, releaseParts, reserveAcross, type HoldPart } from '../work
 import { markSoldOut } from '../workers/inventory/soldout';
 import { sha256Hex } from '../workers/lib/hash';
 import { newId, randomToken } from '../workers/lib/ids';
-import { paymentProvider } from '../workers/payments/provider';
+import { paymentCallTimeoutMs, paymentProvider } from '../workers/payments/provider';
 import { migrateSql } from './sql-migrations';
 
 /** Where a checkout is in its saga, as shoppers see it. */
@@ -448,11 +448,9 @@ export class Checkout extends DurableObject<Env> {
         });
       // After the order's last write: once a replica has replayed this far
       // it can show the buyer their order (read-your-writes).
-      if (parseReplicas(this.env.DATABASE_REPLICA_URLS).length) {
-        lsn = await currentLsn(db.primary).catch((err) => {
-          throw new Retry(`reading the WAL position failed: ${err}`);
-        });
-      }
+      // Best effort: without it the buyer's reads fall back on the replica
+      // lookup's primary retry, which is no reason to hold a paid order up.
+      if (parseReplicas(this.env.DATABASE_REPLICA_URLS).length) lsn = await currentLsn(db.primary).catch(() => null);
     } finally {
       await db.close();
     }
@@ -546,31 +544,61 @@ export class Checkout extends DurableObject<Env> {
 
   /** Whether the authorise step has called the provider at least once. */
   private providerCalled(): boolean {
-    return this.sql.exec(`select 1 from transitions where step = 'authorize' and detail = 'calling provider' limit 1`).toArray().length > 0;
+    return this.lastProviderCall() > 0;
+  }
+
+  /** When the authorise step last called the provider (ms), 0 if never. */
+  private lastProviderCall(): number {
+    const row = this.sql.exec<{ at: number | null }>(`select max(at) as at from transitions where step = 'authorize' and detail = 'calling provider'`).toArray()[0];
+    return row?.at ?? 0;
   }
 
   /**
    * Compensation: voids this checkout's authorisation. When its id is not
-   * known (the authorise call timed out), the same authorise request is sent
-   * again under the same idempotency key, which answers with the original
-   * authorisation if the provider made one, and that is voided.
+   * known (the authorise call timed out), the provider is asked for the one
+   * standing under this checkout's reference, without creating one; a
+   * provider with no such lookup is sent the same authorise request again
+   * under the same idempotency key, which answers with the original if it
+   * made one (and, if it never saw the first, makes one that is voided at
+   * once). A provider that refuses outright is logged for a person to check:
+   * retrying a refusal would never end.
    */
   private async voidAuthorization(row: Row, request: CheckoutRequest): Promise<void> {
     const provider = paymentProvider(this.env);
     let authorizationId = row.authorization_id;
     if (!authorizationId) {
-      const replay = await provider.authorize(
-        { amount: row.total_amount!, currency: row.currency!, token: request.payment.token, reference: row.id },
-        `${row.id}:authorize`,
-      );
-      if (replay.kind === 'retry') throw new Retry(replay.detail);
-      authorizationId = replay.kind === 'authorized' ? replay.authorizationId : null;
+      if (provider.find) {
+        const found = await provider.find(row.id);
+        if (found.kind === 'retry') throw new Retry(found.detail);
+        // "None" is only believed once a request the last timed-out call
+        // sent can no longer land: until then it may still make one.
+        if (found.kind === 'none' && Date.now() - this.lastProviderCall() < 2 * paymentCallTimeoutMs(this.env)) {
+          throw new Retry('waiting for a timed-out authorise call to land before trusting "none"');
+        }
+        authorizationId = found.kind === 'found' ? found.authorizationId : null;
+      } else {
+        const replay = await provider.authorize(
+          { amount: row.total_amount!, currency: row.currency!, token: request.payment.token, reference: row.id },
+          `${row.id}:authorize`,
+        );
+        if (replay.kind === 'retry') throw new Retry(replay.detail);
+        if (replay.kind === 'failed') return this.needsReview(row, `replayed authorise refused: ${replay.detail}`);
+        authorizationId = replay.kind === 'authorized' ? replay.authorizationId : null;
+      }
       if (authorizationId) this.sql.exec('update checkout set authorization_id = ? where id = ?', authorizationId, row.id);
     }
     if (authorizationId) {
       const voided = await provider.void(authorizationId, `${row.id}:void`);
       if (voided.kind === 'retry') throw new Retry(voided.detail);
+      if (voided.kind === 'failed') return this.needsReview(row, `void refused: ${voided.detail}`);
     }
+    this.advance(row.id, 'failed', 'done', {});
+  }
+
+  /** Ends compensation the saga cannot finish itself, loudly: an authorisation may stand until it lapses. */
+  private needsReview(row: Row, detail: string): void {
+    console.error(JSON.stringify({ level: 'error', event: 'checkout.needs_review', checkoutId: row.id, authorizationId: row.authorization_id, detail: detail.slice(0, 300) }));
+    this.log('failed', 'void', `needs review: ${detail.slice(0, 300)}`);
     this.advance(row.id, 'failed', 'done', {});
   }
 

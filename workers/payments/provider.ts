@@ -23,9 +23,20 @@ export type AuthorizeOutcome =
 /** What a capture / void / refund came to. */
 export type SettleOutcome = { kind: 'done'; status: string } | { kind: 'retry'; detail: string } | { kind: 'failed'; detail: string };
 
+/** What a lookup by reference found: the authorisation that stands, none, or no answer. */
+export type FindOutcome = { kind: 'found'; authorizationId: string } | { kind: 'none' } | { kind: 'retry'; detail: string };
+
 /** The payment operations the saga needs. */
 export interface PaymentProvider {
   readonly name: string;
+  /**
+   * The authorisation still standing (authorised, not captured, voided or
+   * declined) for `reference`, without creating one: what compensation asks
+   * when an authorise call's answer never arrived. Providers without such a
+   * lookup leave it out, and the saga replays the authorise call under its
+   * idempotency key instead.
+   */
+  find?(reference: string): Promise<FindOutcome>;
   authorize(input: { amount: number; currency: string; token: string; reference: string }, idempotencyKey: string): Promise<AuthorizeOutcome>;
   capture(authorizationId: string, idempotencyKey: string): Promise<SettleOutcome>;
   void(authorizationId: string, idempotencyKey: string): Promise<SettleOutcome>;
@@ -51,9 +62,14 @@ export interface PaymentEnv {
   PAYMENT_TIMEOUT_MS?: string;
 }
 
+/** How long one provider call may take in this environment (`PAYMENT_TIMEOUT_MS`, default 15 s). */
+export function paymentCallTimeoutMs(env: PaymentEnv): number {
+  return Number(env.PAYMENT_TIMEOUT_MS) > 0 ? Number(env.PAYMENT_TIMEOUT_MS) : DEFAULT_CALL_TIMEOUT_MS;
+}
+
 /** The provider configured for this environment. */
 export function paymentProvider(env: PaymentEnv): PaymentProvider {
-  const timeoutMs = Number(env.PAYMENT_TIMEOUT_MS) > 0 ? Number(env.PAYMENT_TIMEOUT_MS) : DEFAULT_CALL_TIMEOUT_MS;
+  const timeoutMs = paymentCallTimeoutMs(env);
   if (env.PAYMENT_PROVIDER === 'stripe') {
     return stripeProvider({ secretKey: env.STRIPE_SECRET_KEY ?? '', apiBase: env.STRIPE_API_BASE || undefined, timeoutMs });
   }
@@ -112,6 +128,20 @@ function httpProvider(name: string, base: string, apiKey: string, timeoutMs: num
         if (status === 402) return { kind: 'declined', authorizationId: json.id ? String(json.id) : undefined, code: String(json.declineCode ?? 'declined') } as AuthorizeOutcome;
         if (transient(status)) return { kind: 'retry', detail: `provider answered ${status}` };
         return { kind: 'failed', detail: `provider answered ${status}: ${JSON.stringify(json).slice(0, 200)}` };
+      } catch (err) {
+        return { kind: 'retry', detail: String(err) };
+      }
+    },
+    async find(reference) {
+      try {
+        const res = await fetch(`${base}/v1/authorizations?reference=${encodeURIComponent(reference)}&status=authorized`, {
+          headers: { authorization: `Bearer ${apiKey}` },
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        if (!res.ok) return { kind: 'retry', detail: `provider answered ${res.status}` };
+        const body = (await res.json()) as { items?: { id?: unknown; status?: unknown }[] };
+        const standing = (body.items ?? []).find((a) => a.status === 'authorized' && typeof a.id === 'string');
+        return standing ? { kind: 'found', authorizationId: standing.id as string } : { kind: 'none' };
       } catch (err) {
         return { kind: 'retry', detail: String(err) };
       }

@@ -75,6 +75,30 @@ describe('payment provider down or slow', () => {
   }, 120_000);
 });
 
+describe('a provider that never answered', () => {
+  it('fails the checkout at the deadline and, once the provider is back, finds nothing to void: no hold is created on the card', async () => {
+    const { shopper, cartId, variantId } = await shopperWithCart(4, 1);
+    await fault('payments', 'stop');
+    const checkoutId = await shopper.checkout(cartId);
+    const failed = await shopper.settle(checkoutId, 40_000);
+    expect(failed).toMatchObject({ status: 'failed', reason: 'payment_failed' });
+    await expectStock(variantId, 4, 0);
+
+    await fault('payments', 'start');
+    const stub = env.CHECKOUT.get(env.CHECKOUT.idFromName(checkoutId)) as unknown as { history(): Promise<{ status: string; step: string }[]> };
+    const history = await until(
+      () => stub.history(),
+      (h) => h.at(-1)?.step === 'done',
+      60_000,
+      250,
+    );
+    expect(history.at(-1)).toMatchObject({ status: 'failed', step: 'done' });
+    // Looked up by reference, not authorised again: the provider made nothing for this checkout.
+    expect(await simAuthorizations(checkoutId)).toHaveLength(0);
+    await expectBooksBalance(checkoutId, 'failed');
+  }, 120_000);
+});
+
 describe('a checkout object reset mid-saga', () => {
   it('resumes from its stored step: one authorisation, one order, one capture', async () => {
     const { shopper, cartId, variantId } = await shopperWithCart(3, 1);
