@@ -125,10 +125,9 @@ class ReadRouter {
   /** Same signature as `Pool.query`, which is all drizzle calls. */
   query = (async (config: unknown, values?: unknown) => {
     // Whatever goes wrong while choosing, the primary can still answer.
-    const target: ReadTarget = await (this.decision ??= this.decide().catch((err: unknown): ReadTarget => {
-      this.source = { server: 'primary', why: 'replica routing failed' };
+    const target = await (this.decision ??= this.decide().catch((err: unknown) => {
       console.warn(JSON.stringify({ level: 'warn', dependency: 'Postgres replica', event: 'routing_failed', error: errorText(err) }));
-      return { name: 'primary', pool: this.primary, why: 'replica routing failed' };
+      return this.toPrimary('replica routing failed');
     }));
     const q = (pool: Pool) => (pool.query as (c: unknown, v?: unknown) => Promise<unknown>)(config, values);
     if (!target.replica) return q(target.pool);
@@ -140,23 +139,24 @@ class ReadRouter {
       // Only an outage opens the breaker. A slow query, or a replica's own
       // hiccup (a statement timeout, an internal error), is answered by the
       // primary this once and leaves the replica in service for the next.
-      if (serverUnavailable(err) && !queryTimedOut(err)) this.skip(target.replica, `error: ${errorText(err)}`);
-      this.decision = Promise.resolve({ name: 'primary', pool: this.primary, why: `${target.name} failed` });
-      this.source = { server: 'primary', why: `${target.name} failed` };
+      if (serverUnavailable(err) && !queryTimedOut(err)) skipReplica(target.replica, this.policy, `error: ${errorText(err)}`);
+      this.decision = Promise.resolve(this.toPrimary(`${target.name} failed`));
       return q(this.primary);
     }
   }) as unknown as Pool['query'];
 
+  /** Sends this request's reads to the primary from now on, saying why. */
+  toPrimary(why: string): ReadTarget {
+    this.source = { server: 'primary', why };
+    return { name: 'primary', pool: this.primary, why };
+  }
+
   private async decide(): Promise<ReadTarget> {
-    const primary = (why: string) => {
-      this.source = { server: 'primary', why };
-      return { name: 'primary', pool: this.primary, why };
-    };
-    if (!this.replicas.length) return primary('no replicas');
+    if (!this.replicas.length) return this.toPrimary('no replicas');
     const wanted = await this.options.readAfter?.();
     const minLsn = wanted && isLsn(wanted) ? parseLsn(wanted) : undefined;
     const order = replicaOrder(this.replicas, this.options.region, Date.now());
-    if (!order.length) return primary('replicas skipped');
+    if (!order.length) return this.toPrimary('replicas skipped');
     let why = 'replicas skipped';
     for (const replica of order) {
       const h = healthOf(replica.url);
@@ -175,11 +175,7 @@ class ReadRouter {
       this.source = { server: replica.name };
       return { name: replica.name, pool, replica };
     }
-    return primary(why);
-  }
-
-  private skip(replica: ReplicaConfig, reason: string): void {
-    skipReplica(replica, this.policy, reason);
+    return this.toPrimary(why);
   }
 }
 
@@ -306,7 +302,7 @@ export function createDatabase(config: DatabaseConfig, options: ReadOptions = {}
     lookup: async (query) => {
       const row = await query(read);
       if (row !== undefined || !router || router.source?.server === 'primary') return { row, db: read };
-      router.source = { server: 'primary', why: 'not on the replica yet' };
+      router.toPrimary('not on the replica yet');
       return { row: await query(primary), db: primary };
     },
     readSource: () => router?.source,
