@@ -37,7 +37,8 @@ describe('LSNs', () => {
   it('compares positions across the high word', () => {
     expect(parseLsn('1/0') > parseLsn('0/FFFFFFFF')).toBe(true);
     expect(parseLsn('16/B374D848')).toBe((0x16n << 32n) | 0xb374d848n);
-    expect(() => parseLsn('not/an-lsn')).toThrow();
+    expect(() => parseLsn('not/an-lsn')).toThrow(/not an LSN/);
+    expect(() => parseLsn('nope')).toThrow(/not an LSN/);
   });
 });
 

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { parseLsn } from '../../db/replicas';
 import { freePort, runAsPostgres } from '../../dev/processes';
 
 const run = promisify(execFile);
@@ -270,13 +271,6 @@ export async function startReplica(primary: PgCluster, opts: ReplicaOptions = {}
     };
     await appendFile(join(dataDir, 'postgresql.auto.conf'), confLines(settings));
   });
-}
-
-/** Parses an LSN (`16/B374D848`) into a number that compares as WAL positions do. */
-export function parseLsn(lsn: string): bigint {
-  const m = /^([0-9A-F]+)\/([0-9A-F]+)$/i.exec(lsn);
-  if (!m) throw new Error(`not an LSN: ${lsn}`);
-  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
 }
 
 /** The standby's last replayed LSN (pg_last_wal_replay_lsn()), or null when it replayed nothing yet. */
