@@ -6,34 +6,29 @@
  * stock received = available + held + sold.
  */
 import { env, exports } from 'cloudflare:workers';
-import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
-import { createDatabase } from '../../../db/client';
 import { regionLevels } from '../../../workers/inventory/shards';
 import { randomToken } from '../../../workers/lib/ids';
-import { simAuthorizations } from '../../workers/shop';
+import { checkoutBody, ordersFor, simAuthorizations } from '../../workers/shop';
 
 /** A dependency the control server can take away. */
 export type Target = 'primary' | 'replica' | 'redis' | 'payments';
 
-/** Tells the harness to do `action` to `target` (stop, start, pass, cut, drop, latency). */
-export async function fault(target: Target, action: 'stop' | 'start' | 'pass' | 'cut' | 'drop' | 'latency', ms?: number): Promise<void> {
-  const res = await fetch(`${env.TEST_CONTROL_URL}/faults/${target}/${action}${ms ? `?ms=${ms}` : ''}`, { method: 'POST' });
-  if (res.status !== 204) throw new Error(`fault ${target} ${action}: ${res.status} ${await res.text()}`);
+/** POSTs `path` to the control server of test/faults/global-setup.ts; anything but 204 is an error. */
+async function control(path: string): Promise<void> {
+  const res = await fetch(`${env.TEST_CONTROL_URL}${path}`, { method: 'POST' });
+  if (res.status !== 204) throw new Error(`control ${path}: ${res.status} ${await res.text()}`);
 }
+
+/** Tells the harness to do `action` to `target` (stop, start, pass, cut, drop, latency). */
+export const fault = (target: Target, action: 'stop' | 'start' | 'pass' | 'cut' | 'drop' | 'latency', ms?: number) =>
+  control(`/faults/${target}/${action}${ms ? `?ms=${ms}` : ''}`);
 
 /** Every server started and every proxy passing traffic. */
-export async function healAll(): Promise<void> {
-  const res = await fetch(`${env.TEST_CONTROL_URL}/faults/heal`, { method: 'POST' });
-  if (res.status !== 204) throw new Error(`heal: ${res.status} ${await res.text()}`);
-}
+export const healAll = () => control('/faults/heal');
 
 /** Standby controls: hold or release its replay, or wait until it has replayed everything committed so far. */
-export async function replica(action: 'pause' | 'resume' | 'caught-up'): Promise<void> {
-  const path = action === 'caught-up' ? '/replica/caught-up' : `/replica/replay/${action}`;
-  const res = await fetch(`${env.TEST_CONTROL_URL}${path}`, { method: 'POST' });
-  if (res.status !== 204) throw new Error(`replica ${action}: ${res.status} ${await res.text()}`);
-}
+export const replica = (action: 'pause' | 'resume' | 'caught-up') => control(action === 'caught-up' ? '/replica/caught-up' : `/replica/replay/${action}`);
 
 /** Which database server answered a response's reads, from its `Server-Timing` (`db;desc="…"`). */
 export function dbServer(res: Response): string | undefined {
@@ -98,12 +93,7 @@ export class Shopper {
     const res = await this.call('/api/checkout', {
       method: 'POST',
       headers: { 'idempotency-key': `drill-${randomToken()}` },
-      body: {
-        cartId,
-        email: 'drill@example.com',
-        shippingAddress: { name: 'Siti Rahman', line1: '1 Orchard Road', city: 'Singapore', postalCode: '238823', country: 'SG' },
-        payment: { method: 'card', token },
-      },
+      body: checkoutBody(cartId, token),
     });
     expect(res.status).toBe(202);
     return (await res.json<{ checkoutId: string }>()).checkoutId;
@@ -120,23 +110,13 @@ export class Shopper {
   }
 }
 
-/** Orders written for a checkout, straight from the primary. */
-export async function ordersOf(checkoutId: string): Promise<{ id: string; status: string }[]> {
-  const db = createDatabase(env);
-  try {
-    return (await db.primary.execute<{ id: string; status: string }>(sql`select id, status from orders where checkout_id = ${checkoutId}`)).rows;
-  } finally {
-    await db.close();
-  }
-}
-
 /**
  * The books of one checkout after the dust settled: a confirmed checkout has
  * exactly one order and one captured charge; a failed one has no order and
  * no charge standing (nothing authorised left, nothing captured).
  */
 export async function expectBooksBalance(checkoutId: string, outcome: 'confirmed' | 'failed'): Promise<void> {
-  const orders = await ordersOf(checkoutId);
+  const orders = await ordersFor(checkoutId);
   const auths = await simAuthorizations(checkoutId);
   if (outcome === 'confirmed') {
     expect(orders).toHaveLength(1);
