@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGIONS } from '../../db/regions';
-import { callWith, expectHostCookie, newShopper, req, sessionCookieOf, signedInShopper, type SignedIn } from '../auth/test-helpers';
+import { callWith, expectHostCookie, newShopper, req, sessionCookieOf, type SignedIn } from '../auth/test-helpers';
 import { admin, api, archiveCreatedProducts, call as callApi, createProduct, testRedis, type TestProduct } from '../carts/test-helpers';
 import { randomToken } from '../lib/ids';
 import { formatMoney } from '../lib/money';

@@ -1,28 +1,15 @@
-import { exports } from 'cloudflare:workers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectHostCookie } from '../auth/test-helpers';
 import { REGIONS } from '../../db/regions';
 import { TW_PRICE, admin, archiveCreatedProducts, createProduct } from '../carts/test-helpers';
 import { formatMoney } from '../lib/money';
 import { PAGE_CSP } from './page';
+import { pageClient } from './test-helpers';
 
 afterAll(archiveCreatedProducts);
 
-const ORIGIN = 'http://pasar.test';
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`${ORIGIN}${path}`, { redirect: 'manual', ...init }));
 const tw = (amount: number) => formatMoney({ amount, currency: 'TWD' }, REGIONS.tw);
-
-/** A form POST from the store's own pages (the browser sends its Origin). */
-function post(path: string, fields: Record<string, string>, cookie?: string, origin = ORIGIN) {
-  return call(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-region': 'tw', origin, ...(cookie ? { cookie } : {}) },
-    body: new URLSearchParams(fields).toString(),
-  });
-}
-
-/** A page GET in Taiwan with the browser's cart cookie. */
-const get = (path: string, cookie?: string) => call(path, { headers: { 'x-region': 'tw', ...(cookie ? { cookie } : {}) } });
+const { get, post } = pageClient('tw');
 
 /** The `name=value` of the cart cookie a response sets. */
 function cartCookieOf(res: Response): string {

@@ -1,24 +1,12 @@
-import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { REGIONS } from '../../db/regions';
 import { formatMoney } from '../lib/money';
 import { stockedVariant } from '../../test/workers/shop';
 import { PAGE_CSP } from './page';
+import { ORIGIN, pageClient } from './test-helpers';
 
-const ORIGIN = 'http://pasar.test';
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`${ORIGIN}${path}`, { redirect: 'manual', ...init }));
 const sgd = (amount: number) => formatMoney({ amount, currency: 'SGD' }, REGIONS.sg);
-
-/** A form POST in Singapore from the store's own pages. */
-function post(path: string, fields: Record<string, string>, cookie?: string, origin = ORIGIN) {
-  return call(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-region': 'sg', origin, ...(cookie ? { cookie } : {}) },
-    body: new URLSearchParams(fields).toString(),
-  });
-}
-
-const get = (path: string, cookie?: string) => call(path, { headers: { 'x-region': 'sg', ...(cookie ? { cookie } : {}) } });
+const { call, get, post } = pageClient('sg');
 
 /** A browser cart in Singapore holding `quantity` of `variant`: the cookie to send back. */
 async function browserCart(variant: string, quantity: number): Promise<string> {
