@@ -460,3 +460,72 @@ export const webhookEvents = pgTable(
   },
   (t) => [unique('webhook_events_provider_event_key').on(t.provider, t.eventId)],
 );
+
+/**
+ * A flash sale: some variants, sold in some regions from `starts_at` only
+ * through the admission queue (durable-objects/sale-queue.ts), at most
+ * `per_shopper_cap` units per shopper (enforced in the inventory objects).
+ * From the moment a sale is scheduled until it ends, its variants in its
+ * regions cannot be bought outside it, so nobody buys ahead of the queue.
+ */
+export const sales = pgTable(
+  'sales',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    startsAt: timestamp('starts_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** No end: the sale runs until a merchant ends it. */
+    endsAt: timestamp('ends_at', { withTimezone: true, mode: 'date' }),
+    /** Set when a merchant ends the sale early. */
+    endedAt: timestamp('ended_at', { withTimezone: true, mode: 'date' }),
+    /** Units of the sale's variants (together) one shopper may buy in a region. */
+    perShopperCap: smallint('per_shopper_cap').notNull(),
+    /** Shoppers let through the queue per second in each region. */
+    admissionRate: integer('admission_rate').notNull(),
+    /** Queue objects per region; fixed once the sale has started. */
+    queueShards: smallint('queue_shards').notNull().default(1),
+    /** How long an admitted shopper may take to check out. */
+    admissionTtlSeconds: integer('admission_ttl_seconds').notNull().default(600),
+    /** Ask for a Turnstile token before a ticket, where the environment has Turnstile configured. */
+    turnstile: boolean('turnstile').notNull().default(true),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('sales_name_length', sql`char_length(${t.name}) between 1 and 200`),
+    check('sales_cap_range', sql`${t.perShopperCap} between 1 and 99`),
+    check('sales_rate_range', sql`${t.admissionRate} between 1 and 100000`),
+    check('sales_queue_shards_range', sql`${t.queueShards} between 1 and 16`),
+    check('sales_admission_ttl_range', sql`${t.admissionTtlSeconds} between 60 and 7200`),
+    check('sales_ends_after_start', sql`${t.endsAt} is null or ${t.endsAt} > ${t.startsAt}`),
+    index('sales_starts_idx').on(t.startsAt),
+  ],
+);
+
+/** The variants a sale sells. */
+export const saleVariants = pgTable(
+  'sale_variants',
+  {
+    saleId: text('sale_id')
+      .notNull()
+      .references(() => sales.id, { onDelete: 'cascade' }),
+    variantId: text('variant_id')
+      .notNull()
+      .references(() => variants.id, { onDelete: 'restrict' }),
+  },
+  (t) => [primaryKey({ columns: [t.saleId, t.variantId], name: 'sale_variants_pkey' }), index('sale_variants_variant_idx').on(t.variantId)],
+);
+
+/** The regions a sale runs in. */
+export const saleRegions = pgTable(
+  'sale_regions',
+  {
+    saleId: text('sale_id')
+      .notNull()
+      .references(() => sales.id, { onDelete: 'cascade' }),
+    regionCode: text('region_code')
+      .notNull()
+      .references(() => regions.code, { onDelete: 'restrict' }),
+  },
+  (t) => [primaryKey({ columns: [t.saleId, t.regionCode], name: 'sale_regions_pkey' })],
+);

@@ -25,7 +25,9 @@ import { REGIONS, type RegionCode } from '../db/regions';
 import { orderEvents, orderLines, orders, payments } from '../db/schema';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { clearCart, priceCart, readCart } from '../workers/carts/store';
-import { commitParts, releaseParts, reserveAcross, type HoldPart } from '../workers/inventory/shards';
+import { commitParts, releaseParts, reserveAcross, stableHash, type CapRequest, type HoldPart } from '../workers/inventory/shards';
+import { openSalesFor, type OpenSale } from '../workers/sales/store';
+import { queueStub } from '../workers/sales/tickets';
 import { markSoldOut } from '../workers/inventory/soldout';
 import { sha256Hex } from '../workers/lib/hash';
 import { newId, randomToken } from '../workers/lib/ids';
@@ -57,7 +59,18 @@ export interface CheckoutRequest {
   payment: { method: 'card'; token: string };
   /** The signed-in buyer (from the session, never from the body): the order is theirs, and only their own cart may be bought. */
   userId?: string;
+  /**
+   * Who is buying, for flash-sale caps (set by the Worker, never from the
+   * body, and not part of the idempotency comparison): the device cookie
+   * and the client address.
+   */
+  shopper?: { device?: string; ip: string };
+  /** Flash-sale tickets the request presented, checked by the Worker (signature, device, expiry). */
+  tickets?: { saleId: string; region: RegionCode; shard: number; ticketId: string }[];
 }
+
+/** The parts of a request that identify the buyer's device, not the purchase: left out of the idempotency comparison. */
+export const UNHASHED_REQUEST_FIELDS = ['shopper', 'tickets'] as const;
 
 /** Answer of {@link Checkout.start}. */
 export type StartResult = { ok: true; state: CheckoutState; created: boolean } | { ok: false; reason: 'idempotency_conflict' };
@@ -76,6 +89,8 @@ interface FrozenLine {
   title: string;
   quantity: number;
   unitAmount: number;
+  /** The flash sale this line is bought in: its cap applies and its queue hears the outcome. */
+  sale?: { id: string; cap: number; queueShards: number };
 }
 
 type Row = {
@@ -222,12 +237,14 @@ export class Checkout extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     for (;;) {
       const row = this.row();
-      if (!row || row.step === 'done') return;
+      if (!row) return;
+      if (row.step === 'done') return this.reportToSales();
       try {
         await this.runStep(row);
       } catch (err) {
         if (err instanceof Fail) {
           await this.fail(err.reason);
+          await this.reportToSales();
           return;
         }
         const attempts = row.attempts + 1;
@@ -237,6 +254,7 @@ export class Checkout extends DurableObject<Env> {
         const pastDeadline = row.step === 'authorize' && Date.now() - (row.step_at ?? row.created_at) >= this.paymentDeadlineMs();
         if ((attempts >= limit || pastDeadline) && (row.step === 'price' || row.step === 'reserve' || row.step === 'authorize')) {
           await this.fail(row.step === 'authorize' ? 'payment_failed' : 'unavailable');
+          await this.reportToSales();
           return;
         }
         await this.ctx.storage.setAlarm(Date.now() + backoffMs(attempts));
@@ -286,7 +304,31 @@ export class Checkout extends DurableObject<Env> {
       });
       const unavailable = priced.items.filter((i) => i.status !== 'ok');
       if (unavailable.length) throw new Fail('unavailable_items');
-      const lines: FrozenLine[] = priced.items.map((i) => ({ variantId: i.variantId, sku: i.sku, title: i.title, quantity: i.quantity, unitAmount: i.unitPrice.amount }));
+      const open = await openSalesFor(
+        db.primary,
+        region.code,
+        priced.items.map((i) => i.variantId),
+      ).catch((err) => {
+        throw new Retry(`sale lookup failed: ${err}`);
+      });
+      const saleOf = new Map(open.flatMap((o) => o.variantIds.map((id) => [id, o] as const)));
+      const lines: FrozenLine[] = priced.items.map((i) => {
+        const sale = saleOf.get(i.variantId);
+        return {
+          variantId: i.variantId,
+          sku: i.sku,
+          title: i.title,
+          quantity: i.quantity,
+          unitAmount: i.unitPrice.amount,
+          ...(sale ? { sale: { id: sale.saleId, cap: sale.cap, queueShards: sale.queueShards } } : {}),
+        };
+      });
+      const refusal = await this.admissionRefusal(open, region.code, request);
+      if (refusal) {
+        // Kept so the sale's report hears of this refused attempt.
+        this.sql.exec('update checkout set region = ?, lines_json = ? where id = ?', region.code, JSON.stringify(lines), row.id);
+        throw new Fail(refusal);
+      }
       this.advance(row.id, 'pending', 'reserve', {
         region: region.code,
         lines_json: JSON.stringify(lines),
@@ -298,6 +340,90 @@ export class Checkout extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Why this checkout may not buy its flash-sale lines, or null when it may:
+   * each open sale among them must have started and have admitted the
+   * ticket this request presented (bound to the same device).
+   */
+  private async admissionRefusal(open: OpenSale[], region: RegionCode, request: CheckoutRequest): Promise<string | null> {
+    for (const sale of open) {
+      if (Date.now() < sale.startsAt) return 'sale_not_started';
+      const ticket = request.tickets?.find((t) => t.saleId === sale.saleId && t.region === region);
+      if (!ticket || !request.shopper?.device) return 'not_admitted';
+      const check = await queueStub(this.env, sale.saleId, region, ticket.shard)
+        .admission(ticket.ticketId, request.shopper.device)
+        .catch((err) => {
+          throw new Retry(`admission check failed: ${err}`);
+        });
+      if (!check.ok) return check.reason === 'admission_expired' ? 'admission_expired' : 'not_admitted';
+    }
+    return null;
+  }
+
+  /** The caps of the sales this checkout buys in, for the inventory objects to enforce. */
+  private capsOf(lines: FrozenLine[], request: CheckoutRequest): CapRequest[] {
+    const keys = request.userId ? [`u:${request.userId}`] : [`d:${request.shopper?.device ?? 'none'}`, `ip:${request.shopper?.ip ?? 'unknown'}`];
+    const bySale = new Map<string, CapRequest>();
+    for (const l of lines) {
+      if (!l.sale) continue;
+      const cap = bySale.get(l.sale.id) ?? { scope: l.sale.id, cap: l.sale.cap, variantIds: [], keys };
+      cap.variantIds.push(l.variantId);
+      bySale.set(l.sale.id, cap);
+    }
+    return [...bySale.values()];
+  }
+
+  /** Tells the queues of the sales among `lines` that some of their variants have nothing left. */
+  private async saleSoldOut(region: RegionCode, lines: FrozenLine[], variantIds: string[]): Promise<void> {
+    const sales = new Map<string, { shards: number; ids: string[] }>();
+    for (const l of lines) {
+      if (!l.sale || !variantIds.includes(l.variantId)) continue;
+      const s = sales.get(l.sale.id) ?? { shards: l.sale.queueShards, ids: [] };
+      s.ids.push(l.variantId);
+      sales.set(l.sale.id, s);
+    }
+    const at = Date.now();
+    await Promise.all(
+      [...sales].flatMap(([saleId, s]) => Array.from({ length: s.shards }, (_, shard) => queueStub(this.env, saleId, region, shard).soldOut(s.ids, at))),
+    ).catch((err) => console.warn(JSON.stringify({ level: 'warn', msg: 'sale sold-out notice failed', error: String(err) })));
+  }
+
+  /**
+   * Reports how this checkout ended to the queues of the sales it bought in
+   * (their report: outcomes, refusals, latency). Idempotent at the queue;
+   * best effort, after the outcome is stored.
+   */
+  private async reportToSales(): Promise<void> {
+    const row = this.row();
+    if (!row?.lines_json || (row.status !== 'confirmed' && row.status !== 'failed')) return;
+    const lines = JSON.parse(row.lines_json) as FrozenLine[];
+    const sales = new Map<string, { shards: number; units: number }>();
+    for (const l of lines) {
+      if (!l.sale) continue;
+      const s = sales.get(l.sale.id) ?? { shards: l.sale.queueShards, units: 0 };
+      s.units += l.quantity;
+      sales.set(l.sale.id, s);
+    }
+    await Promise.all(
+      [...sales].map(([saleId, s]) =>
+        queueStub(this.env, saleId, row.region as RegionCode, stableHash(row.id) % s.shards)
+          .recordCheckout({
+            checkoutId: row.id,
+            outcome: row.status === 'confirmed' ? 'confirmed' : 'failed',
+            ...(row.reason ? { reason: row.reason } : {}),
+            latencyMs: this.finishedAt() - row.created_at,
+            units: s.units,
+          })
+          .catch((err) => console.warn(JSON.stringify({ level: 'warn', msg: 'sale outcome not recorded', checkoutId: row.id, error: String(err) }))),
+      ),
+    );
+  }
+
+  /** When the checkout reached confirmed or failed. */
+  private finishedAt(): number {
+    return this.sql.exec<{ at: number | null }>(`select min(at) as at from transitions where status in ('confirmed', 'failed')`).one().at ?? Date.now();
+  }
+
   /** Holds every line in the inventory objects, or fails out of stock. */
   private async reserve(row: Row): Promise<void> {
     const region = row.region as RegionCode;
@@ -305,6 +431,7 @@ export class Checkout extends DurableObject<Env> {
     const db = createDatabase(this.env);
     const redis = this.redis();
     try {
+      const request = JSON.parse(row.request_json) as CheckoutRequest;
       const result = await reserveAcross(
         this.env,
         db.primary,
@@ -313,11 +440,14 @@ export class Checkout extends DurableObject<Env> {
         row.id,
         lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity })),
         HOLD_TTL_MS,
-        (ids) => markSoldOut(redis, region, ids).catch(() => {}),
+        async (ids) => {
+          await Promise.all([markSoldOut(redis, region, ids).catch(() => {}), this.saleSoldOut(region, lines, ids)]);
+        },
+        this.capsOf(lines, request),
       ).catch((err) => {
         throw new Retry(`reserve failed: ${err}`);
       });
-      if (!result.ok) throw new Fail('out_of_stock');
+      if (!result.ok) throw new Fail(result.reason === 'cap_exceeded' ? 'cap_exceeded' : 'out_of_stock');
       this.advance(row.id, 'reserved', 'authorize', { parts_json: JSON.stringify(result.parts) });
     } finally {
       await db.close();

@@ -12,6 +12,12 @@
  * back. The storage itself refuses a negative count or counts that do not add
  * up (CHECK constraints), so a bug fails loudly instead of corrupting stock.
  *
+ * Per-shopper purchase caps (flash sales) live here too: a hold may carry
+ * claims, units one shopper takes against a sale's cap, checked and recorded
+ * in the same synchronous step as its stock, so parallel checkouts of one
+ * shopper cannot each see room under the cap. A shopper's cap ledger is one
+ * object (see reserveAcross in workers/inventory/shards.ts).
+ *
  * Every method is idempotent by its id: the hold id for reserve / commit /
  * release (a retried call returns the first call's answer and changes nothing
  * twice), the operation id for restock, and setReceived / initVariant set
@@ -26,9 +32,31 @@ export interface ReserveLine {
   quantity: number;
 }
 
+/**
+ * Units one shopper (one of their keys: `u:<userId>`, `d:<deviceId>`,
+ * `ip:<address>`) takes against a sale's cap (`scope`) with this hold.
+ */
+export interface CapClaim {
+  scope: string;
+  shopper: string;
+  quantity: number;
+  /** Units this shopper may have held or bought in `scope`, this hold included. */
+  cap: number;
+}
+
+/** A claim that did not fit: `used` is what the shopper already holds or bought in `scope`. */
+export interface CapOverrun {
+  scope: string;
+  shopper: string;
+  requested: number;
+  used: number;
+  cap: number;
+}
+
 /** Why a reservation or a hold operation was refused. */
 export type InventoryRefusal =
   | { ok: false; reason: 'out_of_stock'; shortages: { variantId: string; requested: number; available: number }[] }
+  | { ok: false; reason: 'cap_exceeded'; claims: CapOverrun[] }
   | { ok: false; reason: 'unknown_variant'; variantIds: string[] }
   | { ok: false; reason: 'released' | 'expired' | 'committed' | 'unknown_hold' | 'invalid' };
 
@@ -38,7 +66,7 @@ export interface ReserveSuccess {
   holdId: string;
   expiresAt: number;
   lines: ReserveLine[];
-  /** Units of each line's variant still available in this shard right after the hold. */
+  /** Units of each line's variant still available in this shard right after the hold (claims are not stock: `{}` for a claim-only hold). */
   remaining: Record<string, number>;
 }
 
@@ -61,6 +89,10 @@ export const DEFAULT_HOLD_TTL_MS = 10 * 60 * 1000;
 const HOLD_RECORD_RETENTION_MS = 7 * 24 * 3_600_000;
 /** Lines one reservation may carry (a cart holds at most 100). */
 const MAX_LINES = 100;
+/** Claims one reservation may carry (a few sales times a few keys of one shopper). */
+const MAX_CLAIMS = 20;
+/** Longest id, scope or shopper key accepted. */
+const MAX_ID = 200;
 
 type HoldState = 'held' | 'committed' | 'released' | 'rejected';
 
@@ -93,6 +125,23 @@ const MIGRATIONS = [
      result text not null,
      at integer not null
    );`,
+  // Purchase caps. A hold's claims count while it is held; commit adds them
+  // to claim_totals, which the retention cleanup never touches, so a
+  // shopper's bought units outlive the hold records.
+  `create table hold_claims (
+     hold_id text not null references hold_state (hold_id),
+     scope text not null,
+     shopper text not null,
+     quantity integer not null check (quantity > 0),
+     primary key (hold_id, scope, shopper)
+   );
+   create index hold_claims_shopper on hold_claims (scope, shopper);
+   create table claim_totals (
+     scope text not null,
+     shopper text not null,
+     committed integer not null check (committed >= 0),
+     primary key (scope, shopper)
+   );`,
 ] as const;
 
 export class InventoryShard extends DurableObject<Env> {
@@ -105,15 +154,26 @@ export class InventoryShard extends DurableObject<Env> {
   }
 
   /**
-   * Holds every line or none. A line for a variant this shard does not know
-   * is refused with `unknown_variant` (and not recorded, so the caller can
-   * initialise the variant and retry with the same hold id).
+   * Holds every line and every claim, or none. A line for a variant this
+   * shard does not know is refused with `unknown_variant` (and not recorded,
+   * so the caller can initialise the variant and retry with the same hold id).
+   * A claim fits when the shopper's units in its scope (claims of holds still
+   * held, plus committed ones) stay within its cap; `lines` may be empty when
+   * there are claims (a claim-only hold). Refusals for stock or caps are
+   * recorded, so a retry answers the same.
    */
-  async reserve(holdId: string, checkoutId: string, lines: ReserveLine[], ttlMs: number = DEFAULT_HOLD_TTL_MS): Promise<ReserveResult> {
+  async reserve(
+    holdId: string,
+    checkoutId: string,
+    lines: ReserveLine[],
+    ttlMs: number = DEFAULT_HOLD_TTL_MS,
+    claims: CapClaim[] = [],
+  ): Promise<ReserveResult> {
     const previous = this.holdRow(holdId);
     if (previous) return this.replay(previous);
-    const merged = mergeLines(lines);
-    if (!merged || !holdId || holdId.length > 200 || !(ttlMs > 0 && ttlMs <= 24 * 3_600_000)) return { ok: false, reason: 'invalid' };
+    const mergedClaims = mergeClaims(claims);
+    const merged = mergedClaims && mergeLines(lines, mergedClaims.length > 0);
+    if (!merged || !mergedClaims || !isId(holdId) || !(ttlMs > 0 && ttlMs <= 24 * 3_600_000)) return { ok: false, reason: 'invalid' };
 
     const now = Date.now();
     const unknown: string[] = [];
@@ -124,8 +184,14 @@ export class InventoryShard extends DurableObject<Env> {
       else if (row.available < line.quantity) shortages.push({ variantId: line.variantId, requested: line.quantity, available: row.available });
     }
     if (unknown.length) return { ok: false, reason: 'unknown_variant', variantIds: unknown };
-    if (shortages.length) {
-      const refusal: ReserveResult = { ok: false, reason: 'out_of_stock', shortages };
+    const overruns: CapOverrun[] = [];
+    for (const c of mergedClaims) {
+      const used = this.used(c.scope, c.shopper);
+      if (used + c.quantity > c.cap) overruns.push({ scope: c.scope, shopper: c.shopper, requested: c.quantity, used, cap: c.cap });
+    }
+    // Over the cap is the answer even when stock is short too: more stock would not help this shopper.
+    if (overruns.length || shortages.length) {
+      const refusal: ReserveResult = overruns.length ? { ok: false, reason: 'cap_exceeded', claims: overruns } : { ok: false, reason: 'out_of_stock', shortages };
       this.sql.exec(
         `insert into hold_state (hold_id, checkout_id, state, expires_at, result, updated_at) values (?, ?, 'rejected', ?, ?, ?)`,
         holdId, checkoutId, now, JSON.stringify(refusal), now,
@@ -148,6 +214,9 @@ export class InventoryShard extends DurableObject<Env> {
         this.sql.exec('update stock set available = available - ?1, held = held + ?1 where variant_id = ?2', line.quantity, line.variantId);
         this.sql.exec('insert into hold_lines (hold_id, variant_id, quantity) values (?, ?, ?)', holdId, line.variantId, line.quantity);
       }
+      for (const c of mergedClaims) {
+        this.sql.exec('insert into hold_claims (hold_id, scope, shopper, quantity) values (?, ?, ?, ?)', holdId, c.scope, c.shopper, c.quantity);
+      }
     });
     // The writes above are committed together; the alarm only needs to be
     // no later than the earliest expiry.
@@ -156,9 +225,10 @@ export class InventoryShard extends DurableObject<Env> {
   }
 
   /**
-   * Held -> sold. A hold that is still held commits, even a moment past its
-   * expiry if the alarm has not released it yet: whichever of commit and
-   * release runs first wins, and the other is refused.
+   * Held -> sold, and the hold's claims become the shoppers' committed
+   * units. A hold that is still held commits, even a moment past its expiry
+   * if the alarm has not released it yet: whichever of commit and release
+   * runs first wins, and the other is refused.
    */
   commit(holdId: string): HoldResult {
     const hold = this.holdRow(holdId);
@@ -171,6 +241,11 @@ export class InventoryShard extends DurableObject<Env> {
       for (const line of this.holdLines(holdId)) {
         this.sql.exec('update stock set held = held - ?1, sold = sold + ?1 where variant_id = ?2', line.quantity, line.variantId);
       }
+      this.sql.exec(
+        `insert into claim_totals (scope, shopper, committed) select scope, shopper, quantity from hold_claims where hold_id = ?
+         on conflict (scope, shopper) do update set committed = committed + excluded.committed`,
+        holdId,
+      );
       this.sql.exec(`update hold_state set state = 'committed', updated_at = ? where hold_id = ?`, Date.now(), holdId);
     });
     return { ok: true, state: 'committed' };
@@ -182,7 +257,7 @@ export class InventoryShard extends DurableObject<Env> {
    * when the caller gave up and compensated) cannot hold stock afterwards.
    */
   release(holdId: string, checkoutId = ''): HoldResult {
-    if (!holdId || holdId.length > 200) return { ok: false, reason: 'invalid' };
+    if (!isId(holdId)) return { ok: false, reason: 'invalid' };
     const hold = this.holdRow(holdId);
     const now = Date.now();
     if (!hold) {
@@ -248,6 +323,19 @@ export class InventoryShard extends DurableObject<Env> {
     return this.levels(entries.map((e) => e.variantId));
   }
 
+  /** A shopper's units in a cap's scope: in holds still held, and bought (committed). */
+  claimed(scope: string, shopper: string): { held: number; committed: number } {
+    return this.sql
+      .exec<{ held: number; committed: number }>(
+        `select coalesce((select sum(c.quantity) from hold_claims c join hold_state h on h.hold_id = c.hold_id
+                          where c.scope = ?1 and c.shopper = ?2 and h.state = 'held'), 0) as held,
+                coalesce((select committed from claim_totals where scope = ?1 and shopper = ?2), 0) as committed`,
+        scope,
+        shopper,
+      )
+      .one();
+  }
+
   /** Levels of the given variants in this shard. */
   levels(variantIds: string[]): StockLevel[] {
     return variantIds.map((id) => this.level(id));
@@ -261,9 +349,11 @@ export class InventoryShard extends DurableObject<Env> {
       .toArray();
     for (const { hold_id } of due) this.releaseHeld(hold_id, now);
     // Finished holds only matter for replays of recent calls; keep a week.
+    // Committed claims live on in claim_totals, which is never cleaned.
     const horizon = now - HOLD_RECORD_RETENTION_MS;
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(`delete from hold_lines where hold_id in (select hold_id from hold_state where state <> 'held' and updated_at < ?)`, horizon);
+      this.sql.exec(`delete from hold_claims where hold_id in (select hold_id from hold_state where state <> 'held' and updated_at < ?)`, horizon);
       this.sql.exec(`delete from hold_state where state <> 'held' and updated_at < ?`, horizon);
       this.sql.exec('delete from ops where at < ?', horizon);
     });
@@ -279,6 +369,11 @@ export class InventoryShard extends DurableObject<Env> {
       )
       .toArray()[0];
     return row ? { variantId, known: true, ...row } : { variantId, known: false, received: 0, available: 0, held: 0, sold: 0 };
+  }
+
+  private used(scope: string, shopper: string): number {
+    const { held, committed } = this.claimed(scope, shopper);
+    return held + committed;
   }
 
   private holdRow(holdId: string): { state: HoldState; result: string } | undefined {
@@ -316,13 +411,34 @@ export class InventoryShard extends DurableObject<Env> {
   }
 }
 
-/** Validates lines and merges repeats of a variant; null when invalid. */
-function mergeLines(lines: ReserveLine[]): ReserveLine[] | null {
-  if (!Array.isArray(lines) || lines.length === 0 || lines.length > MAX_LINES) return null;
+/** A usable hold id, scope or shopper key. */
+function isId(s: unknown): s is string {
+  return typeof s === 'string' && s.length > 0 && s.length <= MAX_ID;
+}
+
+/** Validates lines and merges repeats of a variant; null when invalid. Empty only when `mayBeEmpty` (a claim-only hold). */
+function mergeLines(lines: ReserveLine[], mayBeEmpty = false): ReserveLine[] | null {
+  if (!Array.isArray(lines) || (lines.length === 0 && !mayBeEmpty) || lines.length > MAX_LINES) return null;
   const byVariant = new Map<string, number>();
   for (const line of lines) {
     if (typeof line?.variantId !== 'string' || !line.variantId || !Number.isInteger(line.quantity) || line.quantity <= 0) return null;
     byVariant.set(line.variantId, (byVariant.get(line.variantId) ?? 0) + line.quantity);
   }
   return [...byVariant].map(([variantId, quantity]) => ({ variantId, quantity }));
+}
+
+/**
+ * Validates claims and merges repeats of a (scope, shopper): their units add
+ * up against the strictest cap given. Null when invalid.
+ */
+function mergeClaims(claims: CapClaim[]): CapClaim[] | null {
+  if (!Array.isArray(claims) || claims.length > MAX_CLAIMS) return null;
+  const byShopper = new Map<string, CapClaim>();
+  for (const c of claims) {
+    if (!isId(c?.scope) || !isId(c.shopper) || !Number.isSafeInteger(c.quantity) || c.quantity <= 0 || !Number.isSafeInteger(c.cap) || c.cap < 0) return null;
+    const key = JSON.stringify([c.scope, c.shopper]);
+    const seen = byShopper.get(key);
+    byShopper.set(key, { scope: c.scope, shopper: c.shopper, quantity: (seen?.quantity ?? 0) + c.quantity, cap: Math.min(seen?.cap ?? c.cap, c.cap) });
+  }
+  return [...byShopper.values()];
 }

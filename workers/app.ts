@@ -11,6 +11,7 @@ import { accountRoutes } from './account/routes';
 import { adminInventoryRoutes } from './admin/inventory';
 import { adminOrderRoutes } from './admin/orders';
 import { adminProductRoutes } from './admin/products';
+import { adminSaleRoutes } from './admin/sales';
 import { adminTokenRoutes } from './admin/tokens';
 import { authRoutes } from './auth/routes';
 import { cartRoutes } from './carts/routes';
@@ -29,6 +30,7 @@ import { corsForConfiguredOrigins, sameOriginWrites } from './middleware/origin'
 import { region } from './middleware/region';
 import { shopper } from './middleware/session';
 import { regionRoutes } from './regions/routes';
+import { saleRoutes } from './sales/routes';
 import { services } from './services';
 import type { AppEnv } from './types';
 
@@ -90,11 +92,13 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api', cartRoutes);
   app.route('/api', authRoutes);
   app.route('/api', accountRoutes);
+  app.route('/api', saleRoutes);
   app.route('/admin/api', adminProductRoutes);
   app.route('/admin/api', adminInventoryRoutes);
   app.route('/admin/api', adminOrderRoutes);
   app.route('/admin/api', adminMediaRoutes);
   app.route('/admin/api', adminTokenRoutes);
+  app.route('/admin/api', adminSaleRoutes);
   app.route('/', mediaRoutes);
   app.route('/', pageRoutes);
 

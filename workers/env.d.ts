@@ -25,4 +25,10 @@ interface __BaseEnv_Env {
   STRIPE_SECRET_KEY?: string;
   /** Base URL of Stripe's API; https://api.stripe.com when unset (tests point it at a stand-in). */
   STRIPE_API_BASE?: string;
+  /** Turnstile site key shown to shoppers' pages before a flash-sale ticket; with `TURNSTILE_SECRET_KEY`, switches the check on. Unset locally: no check. */
+  TURNSTILE_SITE_KEY?: string;
+  /** Turnstile secret key (`wrangler secret put TURNSTILE_SECRET_KEY`): tickets of sales with `turnstile` need a token that siteverify accepts. */
+  TURNSTILE_SECRET_KEY?: string;
+  /** Siteverify endpoint; Cloudflare's when unset (tests point it at dev/'s stand-in). */
+  TURNSTILE_VERIFY_URL?: string;
 }

@@ -7,6 +7,7 @@ import { handleOrderEvents } from './queue/order-events';
 
 export { InventoryShard } from '../durable-objects/inventory';
 export { Checkout } from '../durable-objects/checkout';
+export { SaleQueue } from '../durable-objects/sale-queue';
 
 const app = createApp();
 

@@ -17,6 +17,8 @@ import { base32 } from '../lib/ids';
 import { rememberWrite } from '../lib/read-your-writes';
 import { createRouter, errorResponse } from '../lib/router';
 import { clientIp, enforceRateLimit, rateLimitConfig } from '../middleware/rate-limit';
+import { presentedTickets } from '../sales/routes';
+import { deviceOf } from '../sales/tickets';
 import type { AppEnv } from '../types';
 
 const encoder = new TextEncoder();
@@ -52,7 +54,7 @@ const CheckoutStateSchema = z
     status: z.enum(['pending', 'reserved', 'paid', 'confirmed', 'failed']),
     orderId: z.string().optional(),
     orderToken: z.string().optional().openapi({ description: 'Lets the buyer read the order (`?token=` or `x-order-token`)' }),
-    reason: z.string().optional().openapi({ description: 'Why it failed: out_of_stock, payment_declined, payment_failed, expired, empty_cart, cart_not_found, unavailable_items, order_rejected (the database refused the order itself; nothing charged)' }),
+    reason: z.string().optional().openapi({ description: 'Why it failed: out_of_stock, payment_declined, payment_failed, expired, empty_cart, cart_not_found, unavailable_items, order_rejected (the database refused the order itself; nothing charged); in a flash sale also not_admitted (no admitted queue ticket for the sale), admission_expired, sale_not_started, cap_exceeded (more than the sale allows one shopper)' }),
   })
   .openapi('CheckoutState');
 
@@ -88,8 +90,16 @@ export type CheckoutInput = z.infer<typeof CheckoutBody>;
  */
 export async function startCheckout(c: Context<AppEnv>, key: string, body: CheckoutInput): Promise<{ state: CheckoutState; created: boolean }> {
   const session = await c.var.shopper.session();
+  // A forged ticket, or one from another session, is refused here (403) before anything starts.
+  const tickets = await presentedTickets(c);
+  const device = deviceOf(c);
   // The buyer comes from the session only: a client-sent userId is an unknown field (400).
-  const request: CheckoutRequest = { ...body, email: body.email.trim().toLowerCase(), ...(session ? { userId: session.userId } : {}) };
+  const purchase = { ...body, email: body.email.trim().toLowerCase(), ...(session ? { userId: session.userId } : {}) };
+  const request: CheckoutRequest = {
+    ...purchase,
+    shopper: { ...(device ? { device } : {}), ip: clientIp(c) },
+    ...(tickets.length ? { tickets: tickets.map((t) => ({ saleId: t.s, region: t.r, shard: t.q, ticketId: t.t })) } : {}),
+  };
   const checkoutId = await checkoutIdFor(c.env.SIGNING_SECRET, key);
   const stub = c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId), { locationHint: c.var.region.locationHint });
   // Only new checkouts count against the limit: a retry of one already
@@ -97,7 +107,8 @@ export async function startCheckout(c: Context<AppEnv>, key: string, body: Check
   if (rateLimitConfig(c.env).enabled && !(await stub.status())) {
     await enforceRateLimit(c, 'checkout', session ? `user:${session.userId}` : `ip:${clientIp(c)}`);
   }
-  const result = await stub.start(checkoutId, await sha256Hex(canonical(request)), request);
+  // The same purchase from another address or with a fresh ticket is still the same checkout.
+  const result = await stub.start(checkoutId, await sha256Hex(canonical(purchase)), request);
   if (!result.ok) {
     throw new ApiError(409, 'idempotency_conflict', 'This Idempotency-Key was used with a different request body.');
   }
@@ -140,6 +151,7 @@ export const checkoutRoutes = createRouter()
         202: { description: 'Accepted; follow `GET /api/checkout/{checkoutId}`', content: { 'application/json': { schema: CheckoutStateSchema } } },
         200: { description: 'The same request again: the same checkout', content: { 'application/json': { schema: CheckoutStateSchema } } },
         400: errorResponse('Invalid body or Idempotency-Key'),
+        403: errorResponse('A queue ticket this store did not issue, expired, or issued to another session (`invalid_ticket`)'),
         409: errorResponse('Idempotency-Key reused with a different body (`idempotency_conflict`)'),
         429: errorResponse('Too many checkouts (`rate_limited`, with `Retry-After`)'),
       },

@@ -8,12 +8,17 @@
  * lives on the shard its id hashes to; a hot variant (flash sale) is split
  * over K consecutive shards from there, each owning part of its stock, so one
  * object is never the ceiling of a sale.
+ *
+ * A sale's per-shopper cap is kept per (scope, shopper key) on one shard of
+ * the region picked by hashing the two, wherever the stock lives: one
+ * shopper's ledger is one object (so their parallel checkouts are serialised
+ * there) while different shoppers spread over all of the region's shards.
  */
 import { and, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { REGIONS, type RegionCode } from '../../db/regions';
 import { stock } from '../../db/schema';
-import type { InventoryShard, ReserveLine, StockLevel } from '../../durable-objects/inventory';
+import type { CapClaim, CapOverrun, InventoryShard, ReserveLine, StockLevel } from '../../durable-objects/inventory';
 
 /** Shards per region. Fixed: changing it would move variants between objects. */
 export const SHARDS_PER_REGION = 16;
@@ -176,10 +181,27 @@ export interface HoldPart {
   lines: ReserveLine[];
 }
 
+/** A sale's cap on what one shopper may buy, applied to some variants. */
+export interface CapRequest {
+  /** The sale (one cap ledger per scope). */
+  scope: string;
+  /** Units of `variantIds`, summed, one shopper may hold or buy in the region. */
+  cap: number;
+  variantIds: string[];
+  /** Every key the shopper is known by (`u:<userId>`; a guest's `d:<deviceId>`, `ip:<address>`): the cap holds under each. */
+  keys: string[];
+}
+
 /** A reservation across shards. */
 export type Reservation =
   | { ok: true; holdId: string; parts: HoldPart[]; expiresAt: number }
-  | { ok: false; reason: 'out_of_stock'; shortages: { variantId: string; requested: number }[] };
+  | { ok: false; reason: 'out_of_stock'; shortages: { variantId: string; requested: number }[] }
+  | { ok: false; reason: 'cap_exceeded'; claims: CapOverrun[] };
+
+/** The shard of a region that keeps a shopper key's ledger for a cap's scope. */
+export function capShardOf(scope: string, key: string): number {
+  return stableHash(`${scope}:${key}`) % SHARDS_PER_REGION;
+}
 
 /**
  * Reserves every line or none. Lines are grouped by first shard (the home
@@ -187,6 +209,14 @@ export type Reservation =
  * reserved there in one call per shard; a line its first shard cannot fill
  * moves to the variant's other shards, then to the regions it may borrow from. If any
  * line still cannot be held, every part already held is released.
+ *
+ * With `caps`, the shopper's claims are held first, as claim-only parts on
+ * their ledger shards (see {@link capShardOf}), one shard at a time in
+ * ascending order: every attempt takes the ledgers in the same order, so two
+ * parallel attempts of one shopper whose keys live on different shards cannot
+ * each win one of them and both fail. A claim over its cap fails
+ * the reservation (`cap_exceeded`) before any stock is asked for; a stock
+ * failure afterwards releases the claims with the rest.
  *
  * Part ids derive from the hold id and the attempt (shard, line), and the
  * order of attempts is fixed, so calling this again with the same hold id
@@ -202,10 +232,29 @@ export async function reserveAcross(
   ttlMs: number,
   /** Told which variants have nothing left in the region (see ./soldout.ts). */
   onSoldOut?: (variantIds: string[]) => Promise<void>,
+  caps: CapRequest[] = [],
 ): Promise<Reservation> {
-  const configs = await loadStockConfig(db, region, lines.map((l) => l.variantId));
   const parts: HoldPart[] = [];
   let expiresAt = Number.POSITIVE_INFINITY;
+
+  // 0. Claims, before stock (and before the origin query: a shopper over the
+  // cap costs no more than their ledger shards' calls).
+  for (const [shard, claims] of [...capClaims(lines, caps)].sort((a, b) => a[0] - b[0])) {
+    const partId = `${holdId}:${region}:${shard}:cap`;
+    const result = await shardStub(env, region, shard).reserve(partId, checkoutId, [], ttlMs, claims);
+    if (result.ok) {
+      parts.push({ region, shard, partId, lines: [] });
+      expiresAt = Math.min(expiresAt, result.expiresAt);
+      continue;
+    }
+    await releaseParts(env, parts);
+    if (result.reason === 'cap_exceeded') return { ok: false, reason: 'cap_exceeded', claims: result.claims };
+    // Invalid claims (a caller's bug), or this hold id's claim already given
+    // up (expired or compensated): no answer to give but an error.
+    throw new Error(`cap claim on ${shardName(region, shard)} refused: ${result.reason}`);
+  }
+
+  const configs = await loadStockConfig(db, region, lines.map((l) => l.variantId));
   /** Units seen available per variant per shard of the home region. */
   const seen = new Map<string, Map<number, number>>();
   const observe = (variantId: string, shard: number, available: number) => {
@@ -279,6 +328,26 @@ export async function reserveAcross(
   if (onSoldOut) await reportSoldOut(env, region, configs, seen, onSoldOut);
   if (shortages.length) return { ok: false, reason: 'out_of_stock', shortages };
   return { ok: true, holdId, parts, expiresAt };
+}
+
+/**
+ * The claims of a reservation per ledger shard: for each cap, the cart's units
+ * of its variants under every key of the shopper. A cap that applies to the
+ * cart but names no key is refused: it would silently allow anything.
+ */
+function capClaims(lines: ReserveLine[], caps: CapRequest[]): Map<number, CapClaim[]> {
+  const byShard = new Map<number, CapClaim[]>();
+  for (const cap of caps) {
+    const variants = new Set(cap.variantIds);
+    const quantity = lines.reduce((n, l) => n + (variants.has(l.variantId) ? l.quantity : 0), 0);
+    if (quantity === 0) continue;
+    if (!cap.keys.length) throw new Error(`cap ${cap.scope} applies but the shopper has no key`);
+    for (const key of new Set(cap.keys)) {
+      const shard = capShardOf(cap.scope, key);
+      byShard.set(shard, [...(byShard.get(shard) ?? []), { scope: cap.scope, shopper: key, quantity, cap: cap.cap }]);
+    }
+  }
+  return byShard;
 }
 
 /**
