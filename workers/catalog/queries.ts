@@ -59,6 +59,18 @@ export async function loadProduct(db: Database, region: Region, slug: string): P
   const { rows: images } = await db.execute<{ key: string; alt: string; width: number | null; height: number | null }>(sql`
       select key, alt, width, height from media where product_id = ${product.id} order by position, key`);
   if (variants.length === 0) return null;
+  // A flash sale open for the product here: the page shows its countdown and queue.
+  const { rows: saleRows } = await db.execute<{ id: string; name: string; starts_at: string; ends_at: string | null; cap: number; variant_ids: string[] }>(sql`
+      select s.id, s.name, s.starts_at, least(s.ends_at, s.ended_at) as ends_at, s.per_shopper_cap as cap, array_agg(sv.variant_id order by sv.variant_id) as variant_ids
+      from sales s
+      join sale_regions sr on sr.sale_id = s.id and sr.region_code = ${region.code}
+      join sale_variants sv on sv.sale_id = s.id
+      join variants v on v.id = sv.variant_id and v.product_id = ${product.id}
+      where s.ended_at is null and (s.ends_at is null or s.ends_at > now())
+      group by s.id
+      order by s.starts_at
+      limit 1`);
+  const sale = saleRows[0];
   return {
     id: product.id,
     slug: product.slug,
@@ -78,6 +90,16 @@ export async function loadProduct(db: Database, region: Region, slug: string): P
       available: Number(v.received),
       shards: v.shards,
     })),
+    sale: sale
+      ? {
+          id: sale.id,
+          name: sale.name,
+          startsAt: new Date(sale.starts_at).toISOString(),
+          endsAt: sale.ends_at === null ? null : new Date(sale.ends_at).toISOString(),
+          perShopperCap: Number(sale.cap),
+          variantIds: sale.variant_ids,
+        }
+      : null,
   };
 }
 

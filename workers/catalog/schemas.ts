@@ -68,6 +68,18 @@ export const ProductSchema = z
     category: z.object({ slug: z.string(), name: z.string() }),
     images: z.array(ImageSchema),
     variants: z.array(VariantSchema),
+    sale: z
+      .object({
+        id: z.string(),
+        name: z.string(),
+        startsAt: z.string(),
+        endsAt: z.string().nullable(),
+        perShopperCap: z.number().int(),
+        variantIds: z.array(z.string()),
+      })
+      .nullable()
+      .optional()
+      .openapi({ description: 'A flash sale of this product in the region (scheduled or live): these variants sell only through its queue (`POST /api/sales/{id}/tickets`), at most `perShopperCap` per shopper' }),
   })
   .openapi('Product');
 

@@ -22,6 +22,7 @@ import type { AppEnv } from '../types';
 import { accountPages } from './account';
 import { cartPages } from './cart';
 import { checkoutPages } from './checkout';
+import { salePages } from './sale';
 import { pageContext, safeNext, sendPage } from './page';
 import { renderNotFoundPage, renderStatusPage } from './status';
 import { CategoryPage, HomePage, ProductPage, SearchPage } from './views';
@@ -46,12 +47,13 @@ export const pageRoutes = new Hono<AppEnv>();
 // writes. Catalog pages stay the same for everyone: cacheable, nothing
 // personal on them.
 const CATALOG_PAGES = ['/', '/c/*', '/p/*', '/search'];
-const SHOPPER_PAGES = ['/cart', '/cart/*', '/checkout', '/checkout/*', '/orders/*', '/account', '/account/*'];
+const SHOPPER_PAGES = ['/cart', '/cart/*', '/checkout', '/checkout/*', '/orders/*', '/account', '/account/*', '/sale/*'];
 for (const path of CATALOG_PAGES) pageRoutes.use(path, region(), services());
 for (const path of SHOPPER_PAGES) pageRoutes.use(path, sameOriginWrites(), region(), services(), shopper());
 pageRoutes.route('/', cartPages);
 pageRoutes.route('/', checkoutPages);
 pageRoutes.route('/', accountPages);
+pageRoutes.route('/', salePages);
 
 pageRoutes.onError((err, c) => {
   const requestId = c.get('requestId');

@@ -194,6 +194,27 @@ function paragraphs(text: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * A flash sale of the product. The words do not depend on the time (the
+ * page is cached and revalidated by ETag): the countdown is filled in by
+ * /assets/sale.js, and the sale page says whether it is open yet.
+ */
+function SaleBanner({ ctx, sale }: { ctx: PageContext; sale: NonNullable<Product['sale']> }) {
+  const starts = new Intl.DateTimeFormat(ctx.region.locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: ctx.region.timeZone }).format(new Date(sale.startsAt));
+  return (
+    <aside class="sale-banner" aria-label="Flash sale">
+      <p>
+        <strong>{sale.name}</strong>: flash sale from <time datetime={sale.startsAt} data-countdown={sale.startsAt}>{starts}</time>, limit {sale.perShopperCap} per shopper,
+        through the queue only.
+      </p>
+      <a class="button" href={ctx.href(`/sale/${sale.id}`)}>
+        Go to the sale
+      </a>
+      <script src="/assets/sale.js" defer></script>
+    </aside>
+  );
+}
+
 /** `GET /p/:slug`: images, description, variants with prices and availability in the region. */
 export function ProductPage({ ctx, product, categories }: ProductPageProps) {
   const { region } = ctx;
@@ -235,6 +256,7 @@ export function ProductPage({ ctx, product, categories }: ProductPageProps) {
           <h1 class="product__title">{product.title}</h1>
           <Price price={cheapest.price} compareAt={cheapest.compareAtPrice} region={region} prefix={samePrice ? undefined : 'From'} />
           <p class={`stock stock--${overall.tone}`}>{overall.text}</p>
+          {product.sale ? <SaleBanner ctx={ctx} sale={product.sale} /> : null}
           <form class="buy" method="post" action="/cart/items">
             <fieldset class="variants">
               <legend>{variants.length > 1 ? 'Choose an option' : 'Option'}</legend>

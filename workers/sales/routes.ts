@@ -75,7 +75,7 @@ const TicketBody = z
   .strict();
 
 /** The sale `id` as shoppers in this request's region may see it; 404 otherwise. */
-async function shopperSale(c: Context<AppEnv>, id: string): Promise<Sale> {
+export async function shopperSale(c: Context<AppEnv>, id: string): Promise<Sale> {
   const sale = await saleForShoppers(c.var.services.db.read, id);
   if (!sale) throw notFound('No such sale.');
   if (!sale.regions.includes(c.var.region.code)) {
@@ -91,7 +91,7 @@ async function refused(c: Context<AppEnv>, saleId: string, reason: SaleRejection
 }
 
 /** How soon a page should ask again: sooner as its turn nears. */
-function pollAfter(status: QueueStatus): number {
+export function pollAfter(status: QueueStatus): number {
   if (status.state !== 'waiting') return status.state === 'sold_out' ? 2_000 : 5_000;
   return Math.min(5_000, Math.max(500, Math.round((status.estimatedWaitSeconds * 1000) / 4)));
 }
@@ -126,18 +126,66 @@ export async function presentedTickets(c: Context<AppEnv>, saleId?: string): Pro
   return out;
 }
 
-/** The one ticket of sale `saleId` this request presents, or 404 `no_ticket`. */
-async function ticketFor(c: Context<AppEnv>, sale: Sale): Promise<TicketClaims> {
-  let tickets: TicketClaims[];
-  try {
-    tickets = await presentedTickets(c, sale.id);
-  } catch (err) {
+/** The ticket of `sale` this request presents (for this region first), or null; 403 for a bad one, counted. */
+async function ticketOf(c: Context<AppEnv>, sale: Sale): Promise<TicketClaims | null> {
+  const tickets = await presentedTickets(c, sale.id).catch(async (err) => {
     if (err instanceof ApiError && err.code === 'invalid_ticket') await refused(c, sale.id, 'invalid_ticket');
     throw err;
-  }
-  const ticket = tickets.find((t) => t.r === c.var.region.code) ?? tickets[0];
+  });
+  return tickets.find((t) => t.r === c.var.region.code) ?? tickets[0] ?? null;
+}
+
+/** The ticket of `sale` this request presents, or 404 `no_ticket`. */
+async function ticketFor(c: Context<AppEnv>, sale: Sale): Promise<TicketClaims> {
+  const ticket = await ticketOf(c, sale);
   if (!ticket) throw new ApiError(404, 'no_ticket', 'No ticket for this sale here: take one with POST /api/sales/{id}/tickets.');
   return ticket;
+}
+
+/**
+ * Puts this device in the queue of `sale` in the request's region (or finds
+ * its place again): the rate limit per IP, the sale's window, Turnstile, then
+ * the queue object; sets the device and ticket cookies. Shared by
+ * `POST /api/sales/:id/tickets` and the sale page's "Join the queue".
+ */
+export async function joinQueue(c: Context<AppEnv>, sale: Sale, turnstileToken: string | undefined): Promise<{ status: QueueStatus; ticket: string; created: boolean }> {
+  const region = c.var.region.code;
+  try {
+    await enforceRateLimit(c, 'sale_ticket', clientIp(c));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 429) await refused(c, sale.id, 'rate_limited');
+    throw err;
+  }
+  if (sale.state === 'scheduled') {
+    await refused(c, sale.id, 'not_started');
+    throw new ApiError(422, 'sale_not_started', `The sale starts at ${sale.startsAt}.`, { startsAt: sale.startsAt });
+  }
+  if (sale.state === 'ended') {
+    await refused(c, sale.id, 'ended');
+    throw new ApiError(422, 'sale_ended', 'This sale has ended.');
+  }
+  if (sale.turnstile && turnstileEnabled(c.env) && !(await verifyTurnstile(c.env, turnstileToken, clientIp(c)))) {
+    await refused(c, sale.id, 'turnstile_failed');
+    throw new ApiError(403, 'turnstile_failed', 'The bot check did not pass. Reload the page and try again.');
+  }
+  const device = ensureDevice(c);
+  const shard = queueShardFor(device, sale.id, sale.queueShards);
+  const result = await queueStub(c.env, sale.id, region, shard).issue(device);
+  if (!result.ok) {
+    // The queue object's clock decides at the edges of the window.
+    if (result.reason === 'not_started') throw new ApiError(422, 'sale_not_started', `The sale starts at ${sale.startsAt}.`, { startsAt: sale.startsAt });
+    if (result.reason === 'ended') throw new ApiError(422, 'sale_ended', 'This sale has ended.');
+    throw notFound('No such sale.');
+  }
+  const ticket = await mintTicket(c.env.SIGNING_SECRET, { s: sale.id, r: region, q: shard, t: result.status.ticketId, d: device });
+  setTicketCookie(c, sale.id, ticket);
+  return { status: result.status, ticket, created: result.created };
+}
+
+/** This device's place in the queue of `sale`, or null when it holds no ticket the queue still knows. 403 for a bad ticket. */
+export async function queueStatus(c: Context<AppEnv>, sale: Sale): Promise<QueueStatus | null> {
+  const ticket = await ticketOf(c, sale);
+  return ticket ? queueStub(c.env, sale.id, ticket.r, ticket.q).status(ticket.t) : null;
 }
 
 export const saleRoutes = createRouter()
@@ -190,41 +238,10 @@ export const saleRoutes = createRouter()
     }),
     async (c) => {
       const sale = await shopperSale(c, c.req.valid('param').id);
-      const region = c.var.region.code;
-      try {
-        await enforceRateLimit(c, 'sale_ticket', clientIp(c));
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 429) await refused(c, sale.id, 'rate_limited');
-        throw err;
-      }
-      if (sale.state === 'scheduled') {
-        await refused(c, sale.id, 'not_started');
-        throw new ApiError(422, 'sale_not_started', `The sale starts at ${sale.startsAt}.`, { startsAt: sale.startsAt });
-      }
-      if (sale.state === 'ended') {
-        await refused(c, sale.id, 'ended');
-        throw new ApiError(422, 'sale_ended', 'This sale has ended.');
-      }
-      if (sale.turnstile && turnstileEnabled(c.env)) {
-        const body = c.req.valid('json') as z.infer<typeof TicketBody> | undefined;
-        if (!(await verifyTurnstile(c.env, body?.turnstileToken, clientIp(c)))) {
-          await refused(c, sale.id, 'turnstile_failed');
-          throw new ApiError(403, 'turnstile_failed', 'The bot check did not pass. Reload the page and try again.');
-        }
-      }
-      const device = ensureDevice(c);
-      const shard = queueShardFor(device, sale.id, sale.queueShards);
-      const result = await queueStub(c.env, sale.id, region, shard).issue(device);
-      if (!result.ok) {
-        // The queue object's clock decides at the edges of the window.
-        if (result.reason === 'not_started') throw new ApiError(422, 'sale_not_started', `The sale starts at ${sale.startsAt}.`, { startsAt: sale.startsAt });
-        if (result.reason === 'ended') throw new ApiError(422, 'sale_ended', 'This sale has ended.');
-        throw notFound('No such sale.');
-      }
-      const ticket = await mintTicket(c.env.SIGNING_SECRET, { s: sale.id, r: region, q: shard, t: result.status.ticketId, d: device });
-      setTicketCookie(c, sale.id, ticket);
+      const body = c.req.valid('json') as z.infer<typeof TicketBody> | undefined;
+      const joined = await joinQueue(c, sale, body?.turnstileToken);
       c.header('cache-control', 'no-store');
-      return c.json({ ...result.status, pollAfterMs: pollAfter(result.status), ticket, saleId: sale.id, region }, result.created ? 201 : 200);
+      return c.json({ ...joined.status, pollAfterMs: pollAfter(joined.status), ticket: joined.ticket, saleId: sale.id, region: c.var.region.code }, joined.created ? 201 : 200);
     },
   )
   .openapi(
@@ -264,5 +281,9 @@ saleRoutes.get('/sales/:id/queue/ws', async (c) => {
   const ticket = await ticketFor(c, sale);
   const url = new URL(c.req.url);
   url.search = `?ticket=${encodeURIComponent(ticket.t)}`;
-  return queueStub(c.env, sale.id, ticket.r, ticket.q).fetch(new Request(url, c.req.raw));
+  const res = await queueStub(c.env, sale.id, ticket.r, ticket.q).fetch(new Request(url, c.req.raw));
+  // A response from a stub has immutable headers, and the app's middleware
+  // (security headers, the region echo) adds some on the way out: hand on a
+  // copy, the socket with it.
+  return res.webSocket ? new Response(null, { status: res.status, headers: res.headers, webSocket: res.webSocket }) : new Response(res.body, res);
 });
