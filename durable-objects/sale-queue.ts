@@ -158,6 +158,8 @@ interface SocketAttachment {
 
 export class SaleQueue extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** The stored config, parsed once: only `configure` changes it, and it resets this. */
+  private cached: SaleQueueConfig | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -172,6 +174,7 @@ export class SaleQueue extends DurableObject<Env> {
       JSON.stringify(config),
       Date.now(),
     );
+    this.cached = config;
     await this.wake(Date.now());
   }
 
@@ -454,8 +457,11 @@ export class SaleQueue extends DurableObject<Env> {
   }
 
   private config(): SaleQueueConfig | null {
-    const row = this.sql.exec<{ json: string }>('select json from config where id = 1').toArray()[0];
-    return row ? (JSON.parse(row.json) as SaleQueueConfig) : null;
+    if (this.cached === undefined) {
+      const row = this.sql.exec<{ json: string }>('select json from config where id = 1').toArray()[0];
+      this.cached = row ? (JSON.parse(row.json) as SaleQueueConfig) : null;
+    }
+    return this.cached;
   }
 
   private queueRow(): QueueRow {
