@@ -24,6 +24,8 @@ const adminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1
 /** Debian's Chromium (`apt-get install chromium`; .ci/run installs it). */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = resolve('test-results/screenshots');
+/** The owner token the stack accepts, for scheduling a sale. */
+const ADMIN_TOKEN = `browser-owner-${randomBytes(12).toString('hex')}`;
 
 let stack: Running;
 let browser: Browser;
@@ -34,7 +36,7 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const url = new URL(adminUrl);
   url.pathname = `/${dbName}`;
-  stack = await startStack({ DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', RATE_LIMITS: 'off' });
+  stack = await startStack({ DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', RATE_LIMITS: 'off', ADMIN_BOOTSTRAP_TOKEN: ADMIN_TOKEN });
   base = `http://127.0.0.1:${stack.port}`;
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }, 240_000);
@@ -242,6 +244,54 @@ describe('a keyboard-only shopper', () => {
     expect(await page.locator('h1').textContent()).toMatch(/Thank you! Order SG-\d{8}/);
     await page.context().close();
   }, 120_000);
+});
+
+describe('a flash sale in the browser', () => {
+  it('counts down, opens the queue at the start, shows the place live, and lets the shopper in without a reload by hand', async () => {
+    // A seeded product, 10 units in Singapore, a sale starting in 6 s that lets one shopper in every 2 s.
+    const admin = (path: string, method: string, body: unknown) =>
+      fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const product = (await (await fetch(`${base}/api/products/${fx.productSlugs[4]}`, { headers: { 'x-region': 'sg' } })).json()) as any;
+    const sku = product.variants[0].sku as string;
+    expect((await admin(`/admin/api/inventory/${sku}`, 'PUT', { region: 'sg', quantity: 10 })).status).toBe(200);
+    const startsAt = Date.now() + 6_000;
+    const created = await admin('/admin/api/sales', 'POST', { name: 'Browser drop', skus: [sku], regions: ['sg'], startsAt: new Date(startsAt).toISOString(), perShopperCap: 1, admissionRate: 1 });
+    expect(created.status).toBe(201);
+    const sale = (await created.json()) as any;
+
+    // Before the start: the product page and the sale page count down.
+    const first = await shopper();
+    await first.goto(`${base}/p/${fx.productSlugs[4]}`);
+    await expect(first.locator('.sale-banner time').textContent()).resolves.toMatch(/\(in \d\d:\d\d\)/);
+    await first.locator('.sale-banner a').click();
+    await first.waitForURL(new RegExp(`/sale/${sale.id}$`));
+    await expect(first.locator('.sale__countdown time').textContent()).resolves.toMatch(/\(in \d\d:\d\d\)/);
+    await shot(first, '40-sale-countdown');
+    // The page opens the queue by itself at the start.
+    await first.locator('form.sale__join button').waitFor({ timeout: 20_000 });
+    await first.locator('form.sale__join button').click();
+    await first.waitForURL(new RegExp(`/sale/${sale.id}$`));
+
+    // Four shoppers from elsewhere join next (one a second gets in), then a
+    // second browser: it waits a few seconds with its place on the page and
+    // is let in by the page itself (WebSocket, or its own reload), no reload by hand.
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${base}/api/sales/${sale.id}/tickets`, { method: 'POST', headers: { 'x-region': 'sg', 'content-type': 'application/json' }, body: '{}' });
+      expect(res.status).toBe(201);
+    }
+    const second = await shopper('phone');
+    await second.goto(`${base}/sale/${sale.id}`);
+    await second.locator('form.sale__join button').click();
+    await second.waitForURL(new RegExp(`/sale/${sale.id}$`));
+    await expect(second.locator('.sale__waiting').textContent()).resolves.toMatch(/You are number \d+ in the queue/);
+    await shot(second, '41-sale-waiting');
+    await second.locator('.sale__admitted').waitFor({ timeout: 20_000 });
+    await shot(second, '42-sale-admitted');
+    await expect(second.locator('.sale__admitted').textContent()).resolves.toContain('It is your turn');
+    await first.locator('.sale__admitted').waitFor({ timeout: 20_000 });
+    await first.context().close();
+    await second.context().close();
+  }, 90_000);
 });
 
 describe('the page budget', () => {
