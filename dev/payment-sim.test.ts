@@ -8,7 +8,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifySignature } from '../workers/payments/signature';
-import { startPaymentSim, type PaymentEvent, type PaymentSim, type PaymentSimOptions } from './payment-sim';
+import { startPaymentSim, TURNSTILE_TEST_SECRETS, type PaymentEvent, type PaymentSim, type PaymentSimOptions } from './payment-sim';
 
 const API_KEY = 'sk_test_sim';
 const SECRET = 'whsec_test_sim';
@@ -472,6 +472,62 @@ describe('authentication and routing', () => {
       key: uniqueKey(),
     });
     expect(res).toMatchObject({ status: 413, json: { error: 'payload_too_large' } });
+  });
+});
+
+// ---- Turnstile siteverify stand-in --------------------------------------------
+
+describe('Turnstile siteverify stand-in', () => {
+  const DUMMY = 'XXXX.DUMMY.TOKEN.XXXX';
+  async function verify(body: URLSearchParams | FormData | string, contentType?: string) {
+    const res = await fetch(`${sim.url}/turnstile/v0/siteverify`, { method: 'POST', body, ...(contentType ? { headers: { 'content-type': contentType } } : {}) });
+    return { status: res.status, json: (await res.json()) as { success: boolean; 'error-codes': string[] } };
+  }
+  const form = (fields: Record<string, string>) => new URLSearchParams(fields);
+
+  it('passes any token with the always-pass test secret, without the payment API key', async () => {
+    const res = await verify(form({ secret: TURNSTILE_TEST_SECRETS.pass, response: DUMMY, remoteip: '203.0.113.7' }));
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ success: true, 'error-codes': [] });
+  });
+
+  it('reads multipart form data as the Worker sends it (FormData)', async () => {
+    const fd = new FormData();
+    fd.set('secret', TURNSTILE_TEST_SECRETS.pass);
+    fd.set('response', DUMMY);
+    expect((await verify(fd)).json).toMatchObject({ success: true });
+    fd.set('secret', TURNSTILE_TEST_SECRETS.fail);
+    expect((await verify(fd)).json).toEqual({ success: false, 'error-codes': ['invalid-input-response'] });
+  });
+
+  it('fails with the always-fail secret and answers a spent token with the duplicate secret', async () => {
+    expect(await verify(form({ secret: TURNSTILE_TEST_SECRETS.fail, response: DUMMY }))).toEqual({ status: 200, json: { success: false, 'error-codes': ['invalid-input-response'] } });
+    expect(await verify(form({ secret: TURNSTILE_TEST_SECRETS.spent, response: DUMMY }))).toEqual({ status: 200, json: { success: false, 'error-codes': ['timeout-or-duplicate'] } });
+  });
+
+  it('fails a missing response or secret and an unknown secret, naming each problem', async () => {
+    expect((await verify(form({ secret: TURNSTILE_TEST_SECRETS.pass }))).json).toEqual({ success: false, 'error-codes': ['missing-input-response'] });
+    expect((await verify(form({ secret: TURNSTILE_TEST_SECRETS.pass, response: '' }))).json).toEqual({ success: false, 'error-codes': ['missing-input-response'] });
+    expect((await verify(form({ response: DUMMY }))).json).toEqual({ success: false, 'error-codes': ['missing-input-secret'] });
+    expect((await verify(form({ secret: 'not-a-test-secret', response: DUMMY }))).json).toEqual({ success: false, 'error-codes': ['invalid-input-secret'] });
+    expect((await verify('', 'text/plain')).json).toEqual({ success: false, 'error-codes': ['missing-input-secret', 'missing-input-response'] });
+  });
+
+  it('refuses a remoteip that is not an IP address as a malformed request', async () => {
+    for (const remoteip of ['203.0.113.7', '2001:db8::1']) {
+      expect((await verify(form({ secret: TURNSTILE_TEST_SECRETS.pass, response: DUMMY, remoteip }))).json, remoteip).toMatchObject({ success: true });
+    }
+    for (const remoteip of ['2001:db8:0:0::/64', 'unknown', '']) {
+      expect((await verify(form({ secret: TURNSTILE_TEST_SECRETS.pass, response: DUMMY, remoteip }))).json, remoteip).toEqual({ success: false, 'error-codes': ['bad-request'] });
+    }
+  });
+
+  it('takes a JSON body too, and refuses other methods with 405', async () => {
+    const res = await verify(JSON.stringify({ secret: TURNSTILE_TEST_SECRETS.pass, response: DUMMY }), 'application/json');
+    expect(res.json).toMatchObject({ success: true });
+    const get = await fetch(`${sim.url}/turnstile/v0/siteverify`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
   });
 });
 

@@ -31,7 +31,19 @@
  *   state (void of a captured payment needs a refund instead). Body empty or `{}`.
  * - `GET  /v1/events?authorizationId=&reference=`, `GET /v1/events/:id`, and
  *   `POST /v1/events/:id/replay` (re-sends one webhook, answers `{ status }`);
- * - `GET  /health` (no auth) -> `{ ok: true }`.
+ * - `GET  /health` (no auth) -> `{ ok: true }`;
+ * - `POST /turnstile/v0/siteverify` (no auth): a stand-in for Cloudflare
+ *   Turnstile's siteverify, for the flash-sale ticket check
+ *   (workers/sales/turnstile.ts). Form fields (urlencoded or multipart, or a
+ *   JSON body) `secret`, `response`, `remoteip`; answers 200
+ *   `{ success, 'error-codes': [...] }` as siteverify does, deciding by
+ *   Cloudflare's documented test secret keys: `1x0000000000000000000000000000000AA`
+ *   always passes, `2x0000000000000000000000000000000AA` always fails
+ *   (`invalid-input-response`), `3x0000000000000000000000000000000AA` answers
+ *   a spent token (`timeout-or-duplicate`); a missing secret or response is
+ *   `missing-input-secret` / `missing-input-response`, any other secret
+ *   `invalid-input-secret`, and a `remoteip` that is not an IP address a
+ *   malformed request (`bad-request`).
  * Errors are `{ error: '<code>', message }`: 400 `invalid_json` /
  * `invalid_request` / `invalid_token` / `invalid_idempotency_key`, 401
  * `unauthorized`, 404 `not_found`, 405 `method_not_allowed`, 409
@@ -60,7 +72,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { REGIONS } from '../db/regions';
 import { signPayload } from '../workers/payments/signature';
 import { readBody } from './http-body';
@@ -247,6 +259,48 @@ function isSimToken(token: string): token is SimToken {
   return (SIM_TOKENS as readonly string[]).includes(token);
 }
 
+
+/** Cloudflare's documented Turnstile test secret keys, and what siteverify answers for each. */
+export const TURNSTILE_TEST_SECRETS = {
+  pass: '1x0000000000000000000000000000000AA',
+  fail: '2x0000000000000000000000000000000AA',
+  spent: '3x0000000000000000000000000000000AA',
+} as const;
+
+/** The fields of a siteverify request: urlencoded or multipart form, or JSON, as siteverify takes them. */
+async function siteverifyFields(req: IncomingMessage, body: Buffer): Promise<Record<string, string>> {
+  const type = String(req.headers['content-type'] ?? '');
+  if (/^application\/json/i.test(type)) {
+    const parsed = parseJsonBody(body);
+    if (!isPlainObject(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  }
+  if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)) return {};
+  try {
+    const form = await new Request('http://sim/', { method: 'POST', headers: { 'content-type': type }, body }).formData();
+    const out: Record<string, string> = {};
+    for (const [k, v] of form) if (typeof v === 'string') out[k] = v;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** What siteverify answers for these fields. */
+function siteverify(fields: Record<string, string>): { success: boolean; 'error-codes': string[]; challenge_ts?: string; hostname?: string } {
+  const secret = fields.secret ?? '';
+  const response = fields.response ?? '';
+  const errors: string[] = [];
+  if (!secret) errors.push('missing-input-secret');
+  else if (!(Object.values(TURNSTILE_TEST_SECRETS) as string[]).includes(secret)) errors.push('invalid-input-secret');
+  if (!response) errors.push('missing-input-response');
+  if (errors.length) return { success: false, 'error-codes': errors };
+  // remoteip is optional, but when given it must be an address: a malformed request.
+  if (fields.remoteip !== undefined && isIP(fields.remoteip) === 0) return { success: false, 'error-codes': ['bad-request'] };
+  if (secret === TURNSTILE_TEST_SECRETS.fail) return { success: false, 'error-codes': ['invalid-input-response'] };
+  if (secret === TURNSTILE_TEST_SECRETS.spent) return { success: false, 'error-codes': ['timeout-or-duplicate'] };
+  return { success: true, 'error-codes': [], challenge_ts: new Date().toISOString(), hostname: 'example.com' };
+}
 
 /** A request body of at most MAX_BODY_BYTES; larger is 413 `payload_too_large`. */
 function readSimBody(req: IncomingMessage): Promise<Buffer> {
@@ -645,6 +699,10 @@ export async function startPaymentSim(opts: PaymentSimOptions): Promise<PaymentS
     if (path === '/health') {
       allow(method, ['GET'], res);
       return sendJson(res, 200, { ok: true });
+    }
+    if (path === '/turnstile/v0/siteverify') {
+      allow(method, ['POST'], res);
+      return sendJson(res, 200, siteverify(await siteverifyFields(req, await readSimBody(req))));
     }
     if (path !== '/v1' && !path.startsWith('/v1/')) throw new HttpError(404, 'not_found', `no route ${path}`);
     authenticate(req);

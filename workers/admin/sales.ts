@@ -15,12 +15,12 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { REGION_CODES } from '../../db/regions';
 import { orderLines, orders } from '../../db/schema';
 import { publishChange } from '../catalog/publish';
-import { ApiError, notFound, unavailable } from '../lib/errors';
+import { notFound, unavailable } from '../lib/errors';
 import { createRouter, errorResponse } from '../lib/router';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import { saleRejections } from '../sales/rejections';
-import { createSale, effectiveEnd, endSale, listSales, loadSale, queueConfig, updateSale, type Sale } from '../sales/store';
+import { assertFutureStart, createSale, effectiveEnd, endSale, listSales, loadSale, queueConfig, updateSale, type Sale } from '../sales/store';
 import { SaleSchema } from '../sales/schemas';
 import { configureQueues, queueStub } from '../sales/tickets';
 import type { AppEnv } from '../types';
@@ -77,11 +77,15 @@ const SaleReportSchema = z
 
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 
-/** Pushes the sale to its queue objects and republishes its products; 503 when that cannot be done now. */
-async function propagate(c: Context<AppEnv>, sale: Sale): Promise<void> {
+/**
+ * Pushes the sale to its queue objects and republishes its products (and
+ * `formerSlugs`: products a change took out of the sale, whose documents
+ * would otherwise keep showing it); 503 when that cannot be done now.
+ */
+async function propagate(c: Context<AppEnv>, sale: Sale, formerSlugs: string[] = []): Promise<void> {
   try {
     await configureQueues(c.env, queueConfig(sale));
-    const slugs = [...new Set(sale.variants.map((v) => v.productSlug))];
+    const slugs = [...new Set([...sale.variants.map((v) => v.productSlug), ...formerSlugs])];
     await publishChange(c.var.services.db.primary, c.env.CATALOG, { slugs, categoryIds: [] });
   } catch (err) {
     console.warn(JSON.stringify({ level: 'warn', requestId: c.get('requestId'), event: 'sale.propagate_failed', saleId: sale.id, error: String(err).slice(0, 300) }));
@@ -150,13 +154,6 @@ async function saleReport(c: Context<AppEnv>, sale: Sale): Promise<z.infer<typeo
     checkoutLatencyMs: percentiles(all.sort((a, b) => a - b)),
     rejected,
   };
-}
-
-/** 422 for a start already in the past when creating: a sale must be announced before it opens. */
-function assertFutureStart(startsAt: string | undefined): void {
-  if (startsAt !== undefined && Date.parse(startsAt) <= Date.now()) {
-    throw new ApiError(422, 'starts_in_past', 'A sale must start in the future, so shoppers can see the countdown and the catalog is warm.', { startsAt });
-  }
 }
 
 export const adminSaleRoutes = createRouter()
@@ -233,11 +230,14 @@ export const adminSaleRoutes = createRouter()
       },
     }),
     async (c) => {
+      // A start in the past is refused by updateSale, after the sale's own
+      // state: a started or ended sale answers 409 for any new start.
       const patch = c.req.valid('json');
-      assertFutureStart(patch.startsAt);
-      const sale = await updateSale(c.var.services.db.primary, c.req.valid('param').id, patch);
+      const db = c.var.services.db.primary;
+      const before = patch.skus ? await loadSale(db, c.req.valid('param').id) : null;
+      const sale = await updateSale(db, c.req.valid('param').id, patch);
       if (!sale) throw notFound('No such sale.');
-      await propagate(c, sale);
+      await propagate(c, sale, before?.variants.map((v) => v.productSlug) ?? []);
       return c.json(sale, 200);
     },
   )

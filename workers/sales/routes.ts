@@ -164,7 +164,10 @@ export async function joinQueue(c: Context<AppEnv>, sale: Sale, turnstileToken: 
     await refused(c, sale.id, 'ended');
     throw new ApiError(422, 'sale_ended', 'This sale has ended.');
   }
-  if (sale.turnstile && turnstileEnabled(c.env) && !(await verifyTurnstile(c.env, turnstileToken, clientIp(c)))) {
+  // Siteverify takes the visitor's address as Cloudflare saw it, whole: not
+  // clientIp(), which counts an IPv6 client by its /64 (not an address).
+  const visitorIp = c.req.header('cf-connecting-ip')?.trim() || 'unknown';
+  if (sale.turnstile && turnstileEnabled(c.env) && !(await verifyTurnstile(c.env, turnstileToken, visitorIp))) {
     await refused(c, sale.id, 'turnstile_failed');
     throw new ApiError(403, 'turnstile_failed', 'The bot check did not pass. Reload the page and try again.');
   }

@@ -236,6 +236,13 @@ export async function createSale(db: Database, input: SaleInput): Promise<Sale> 
 /** Fields that shape the queue and the caps: fixed once shoppers are in it. */
 const FIXED_AT_START = ['skus', 'regions', 'startsAt', 'perShopperCap', 'queueShards'] as const;
 
+/** 422 `starts_in_past` for a start already in the past: a sale must be announced before it opens. */
+export function assertFutureStart(startsAt: string | undefined, now = Date.now()): void {
+  if (startsAt !== undefined && Date.parse(startsAt) <= now) {
+    throw new ApiError(422, 'starts_in_past', 'A sale must start in the future, so shoppers can see the countdown and the catalog is warm.', { startsAt });
+  }
+}
+
 /** Changes a sale; 409 `sale_started` for a field that is fixed once it started, `sale_ended` after its end. */
 export async function updateSale(db: Database, id: string, patch: SalePatch): Promise<Sale | null> {
   const current = await loadSale(db, id);
@@ -245,6 +252,7 @@ export async function updateSale(db: Database, id: string, patch: SalePatch): Pr
   if (current.state === 'live' && fixed.length) {
     throw new ApiError(409, 'sale_started', `The sale has started: ${fixed.join(', ')} can no longer change.`, { fields: fixed });
   }
+  assertFutureStart(patch.startsAt);
   const startsAt = patch.startsAt ?? current.startsAt;
   const endsAt = patch.endsAt === undefined ? current.endsAt : patch.endsAt;
   if (endsAt !== null && Date.parse(endsAt) <= Date.parse(startsAt)) {
