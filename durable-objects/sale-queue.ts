@@ -32,6 +32,10 @@ export const TICK_MS = 250;
 const PROGRESS_EVERY_MS = 1_000;
 /** How often the object asks the inventory objects whether the sale's stock is gone or back. */
 const STOCK_CHECK_EVERY_MS = 2_000;
+/** How long after selling out the stock is watched that closely (holds of unfinished checkouts come back within their lifetime). */
+const SOLD_OUT_CLOSE_WATCH_MS = 20 * 60_000;
+/** How often it is looked at after that, while anyone still waits. */
+const STOCK_RECHECK_LATER_MS = 60_000;
 
 /** What one queue object knows of its sale (pushed by the admin API on every change). */
 export interface SaleQueueConfig {
@@ -333,7 +337,8 @@ export class SaleQueue extends DurableObject<Env> {
       return;
     }
     const q = this.queueRow();
-    if (now - q.stock_checked_at >= STOCK_CHECK_EVERY_MS && this.issued() > 0) {
+    const checkEvery = q.sold_out_at !== null && now - q.sold_out_at > SOLD_OUT_CLOSE_WATCH_MS ? STOCK_RECHECK_LATER_MS : STOCK_CHECK_EVERY_MS;
+    if (now - q.stock_checked_at >= checkEvery - TICK_MS && this.issued() > 0) {
       // Mark the check before the calls go out: the gates do not cover RPCs.
       this.sql.exec('update queue set stock_checked_at = ? where id = 1', now);
       await this.checkStock(cfg).catch((err) => console.warn(JSON.stringify({ level: 'warn', msg: 'sale stock check failed', saleId: cfg.saleId, error: String(err) })));
@@ -394,7 +399,11 @@ export class SaleQueue extends DurableObject<Env> {
     const q = this.queueRow();
     let at: number | null = null;
     if (now < cfg.startsAt) at = this.issued() > 0 ? cfg.startsAt : null;
-    else if (q.sold_out_at !== null) at = this.waiting() > 0 || this.ctx.getWebSockets().length > 0 ? now + STOCK_CHECK_EVERY_MS : null;
+    else if (q.sold_out_at !== null) {
+      // Units come back from failed checkouts within minutes; after that, a merchant's restock is what reopens the queue, so look less often.
+      const every = now - q.sold_out_at > SOLD_OUT_CLOSE_WATCH_MS ? STOCK_RECHECK_LATER_MS : STOCK_CHECK_EVERY_MS;
+      at = this.waiting() > 0 || this.ctx.getWebSockets().length > 0 ? now + every : null;
+    }
     else if (this.waiting() > 0) at = (Math.floor((now - cfg.startsAt) / TICK_MS) + 1) * TICK_MS + cfg.startsAt;
     // Open pages hear when the sale ends.
     if (cfg.endsAt !== null && (at === null || at > cfg.endsAt) && this.ctx.getWebSockets().length > 0) at = cfg.endsAt;
