@@ -20,7 +20,7 @@ import { createRouter, errorResponse } from '../lib/router';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import { saleRejections } from '../sales/rejections';
-import { assertFutureStart, createSale, effectiveEnd, endSale, listSales, loadSale, queueConfig, updateSale, type Sale } from '../sales/store';
+import { assertFutureStart, createSale, publishSale, effectiveEnd, endSale, listSales, loadSale, queueConfig, updateSale, type Sale } from '../sales/store';
 import { SaleSchema } from '../sales/schemas';
 import { configureQueues, queueStub } from '../sales/tickets';
 import type { AppEnv } from '../types';
@@ -85,6 +85,7 @@ const IdParam = z.object({ id: z.string().min(1).max(64) });
 async function propagate(c: Context<AppEnv>, sale: Sale, formerSlugs: string[] = []): Promise<void> {
   try {
     await configureQueues(c.env, queueConfig(sale));
+    await publishSale(c.env.CATALOG, sale);
     const slugs = [...new Set([...sale.variants.map((v) => v.productSlug), ...formerSlugs])];
     await publishChange(c.var.services.db.primary, c.env.CATALOG, { slugs, categoryIds: [] });
   } catch (err) {

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { admin, call, cartWith, checkoutBody, settle } from '../../test/workers/shop';
+import { admin, call, cartWith, checkoutBody, settle, stockedVariant } from '../../test/workers/shop';
 import { SaleShopper, scheduledSale, until } from '../../test/workers/sale';
 import { createApp } from '../app';
 import { checkoutIdFor } from '../checkout/routes';
@@ -221,6 +221,21 @@ describe('GET /api/sales/:id/queue', () => {
 });
 
 describe('POST /api/checkout with a sale ticket', () => {
+  it('buys anything else with a stale ticket cookie in the browser (dropped and cleared), while the sale line without a valid ticket fails not_admitted', async () => {
+    const sale = await liveSale();
+    const shopper = new SaleShopper();
+    expect((await shopper.join(sale.saleId)).status).toBe(201);
+    // The cookie outlived its device (or a secret rotation): it no longer verifies.
+    shopper.cookies.set(`__Host-pasar_q_${sale.saleId}`, tampered(shopper.ticket!));
+    const { variantId } = await stockedVariant(5);
+    const res = await shopper.checkout(await shopper.cart(variantId, 1));
+    expect(res.status).toBe(202);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith(`__Host-pasar_q_${sale.saleId}=;`))).toBe(true);
+    expect(await settle((await res.json<any>()).checkoutId)).toMatchObject({ status: 'confirmed' });
+    const saleLine = await shopper.checkout(await shopper.cart(sale.variantId, 1));
+    expect(await settle((await saleLine.json<any>()).checkoutId)).toMatchObject({ status: 'failed', reason: 'not_admitted' });
+  });
+
   it('refuses a forged ticket with 403 invalid_ticket before any checkout starts', async () => {
     const sale = await liveSale();
     const shopper = new SaleShopper();

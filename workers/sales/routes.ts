@@ -10,7 +10,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { getCookie, setCookie } from 'hono/cookie';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { QueueStatus } from '../../durable-objects/sale-queue';
 import { afterResponse } from '../lib/context';
 import { ApiError, notFound } from '../lib/errors';
@@ -76,7 +76,7 @@ const TicketBody = z
 
 /** The sale `id` as shoppers in this request's region may see it; 404 otherwise. */
 export async function shopperSale(c: Context<AppEnv>, id: string): Promise<Sale> {
-  const sale = await saleForShoppers(c.var.services.db.read, id);
+  const sale = await saleForShoppers(c.var.services.db.read, c.env.CATALOG, id);
   if (!sale) throw notFound('No such sale.');
   if (!sale.regions.includes(c.var.region.code)) {
     await refused(c, sale.id, 'not_in_region');
@@ -104,20 +104,30 @@ function setTicketCookie(c: Context<AppEnv>, saleId: string, ticket: string): vo
 /**
  * The tickets this request presents (cookies of every sale, and the
  * `x-queue-ticket` header), checked: each must be one this server signed,
- * unexpired, for this device. Any bad one is a 403 `invalid_ticket`: a
- * forged ticket, or one copied from another session, is refused outright.
+ * unexpired, for this device. A bad one is a 403 `invalid_ticket`: a forged
+ * ticket, or one copied from another session, is refused outright. With
+ * `staleCookies: 'skip'` (checkout), a bad ticket *cookie* is dropped
+ * instead and cleared: a browser whose device cookie was lost, or that kept
+ * an old sale's ticket past a secret rotation, must still be able to buy
+ * anything else; without a valid ticket its sale lines fail `not_admitted`.
  */
-export async function presentedTickets(c: Context<AppEnv>, saleId?: string): Promise<TicketClaims[]> {
-  const header = (c.req.header(TICKET_HEADER) ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+export async function presentedTickets(c: Context<AppEnv>, saleId?: string, staleCookies: 'refuse' | 'skip' = 'refuse'): Promise<TicketClaims[]> {
+  const header = (c.req.header(TICKET_HEADER) ?? '').split(',').map((t) => t.trim()).filter(Boolean).slice(0, 10);
   const cookies = Object.entries(getCookie(c))
     .filter(([name]) => name.startsWith('__Host-pasar_q_') && (!saleId || name === `__Host-${ticketCookieName(saleId)}`))
-    .map(([, value]) => value);
-  const tokens = [...new Set([...header, ...cookies])].slice(0, 10);
+    .slice(0, 10);
   const device = deviceOf(c);
   const out: TicketClaims[] = [];
-  for (const token of tokens) {
+  const seen = new Set<string>();
+  for (const [token, cookie] of [...header.map((t) => [t, undefined] as const), ...cookies.map(([name, t]) => [t, name] as const)]) {
+    if (seen.has(token)) continue;
+    seen.add(token);
     const claims = await readTicket(c.env.SIGNING_SECRET, token, device);
     if (typeof claims === 'string') {
+      if (cookie && staleCookies === 'skip') {
+        deleteCookie(c, cookie.slice('__Host-'.length), { prefix: 'host', secure: true, path: '/' });
+        continue;
+      }
       const messages = { invalid: 'This queue ticket was not issued by this store.', expired: 'This queue ticket has expired; join the queue again.', other_session: 'This queue ticket belongs to another session.' };
       throw new ApiError(403, 'invalid_ticket', messages[claims], { reason: claims });
     }
@@ -167,7 +177,9 @@ export async function joinQueue(c: Context<AppEnv>, sale: Sale, turnstileToken: 
   // Siteverify takes the visitor's address as Cloudflare saw it, whole: not
   // clientIp(), which counts an IPv6 client by its /64 (not an address).
   const visitorIp = c.req.header('cf-connecting-ip')?.trim() || 'unknown';
-  if (sale.turnstile && turnstileEnabled(c.env) && !(await verifyTurnstile(c.env, turnstileToken, visitorIp))) {
+  // A device asking again for the ticket it holds passed the check when it got it: a reload keeps its place without a new challenge.
+  const holds = sale.turnstile && turnstileEnabled(c.env) && (await presentedTickets(c, sale.id, 'skip')).some((t) => t.r === region);
+  if (sale.turnstile && turnstileEnabled(c.env) && !holds && !(await verifyTurnstile(c.env, turnstileToken, visitorIp))) {
     await refused(c, sale.id, 'turnstile_failed');
     throw new ApiError(403, 'turnstile_failed', 'The bot check did not pass. Reload the page and try again.');
   }

@@ -103,22 +103,59 @@ export async function listSales(db: Database, limit = 100): Promise<Sale[]> {
 }
 
 const saleMemo = new Map<string, { sale: Sale | null; until: number }>();
+const saleLoads = new Map<string, Promise<Sale | null>>();
 /** How long an isolate reuses a sale it read for shoppers (a change reaches them within this). */
 export const SALE_MEMO_MS = 2_000;
+/** KV lifetime of a sale's shopper document; rewritten on every admin change. */
+const SALE_DOC_TTL_SECONDS = 7 * 86_400;
+/** How long a request waits on another request's origin read before reading itself. */
+const SHARED_LOAD_WAIT_MS = 3_000;
+
+/** The KV key of a sale's document for shoppers. */
+export function saleDocKey(id: string): string {
+  return `sale:v1:${id}`;
+}
+
+/** Writes the sale's document for shoppers to KV (every admin change does, after the write commits). */
+export async function publishSale(kv: KVNamespace, sale: Sale): Promise<void> {
+  await kv.put(saleDocKey(sale.id), JSON.stringify(sale), { expirationTtl: SALE_DOC_TTL_SECONDS });
+}
 
 /**
- * The sale for a shopper's request, remembered per isolate for
- * {@link SALE_MEMO_MS}: at the start of a sale every shopper asks for it,
- * and one origin query each would make Postgres the sale's ceiling.
+ * The sale for a shopper's request: this isolate's copy (for
+ * {@link SALE_MEMO_MS}), else the KV document the admin API writes, else
+ * the origin, read once per isolate however many requests miss at the same
+ * moment (at the start of a sale every shopper asks for it at once, and one
+ * origin read each would make Postgres the sale's ceiling), then put in KV.
  */
-export async function saleForShoppers(db: Database, id: string): Promise<Sale | null> {
+export async function saleForShoppers(db: Database, kv: KVNamespace, id: string): Promise<Sale | null> {
   const now = Date.now();
   const hit = saleMemo.get(id);
   if (hit && hit.until > now) return hit.sale && { ...hit.sale, state: stateOf(hit.sale, now) };
-  const sale = await loadSale(db, id);
+  const doc = await kv.get<Sale>(saleDocKey(id), { type: 'json' }).catch(() => null);
+  const sale = doc ?? (await sharedLoad(db, kv, id));
   if (saleMemo.size > 1_000) saleMemo.clear();
-  saleMemo.set(id, { sale, until: now + SALE_MEMO_MS });
-  return sale;
+  saleMemo.set(id, { sale, until: Date.now() + SALE_MEMO_MS });
+  return sale && { ...sale, state: stateOf(sale) };
+}
+
+/** One origin read of a sale per isolate at a time; a follower that waits too long reads for itself. */
+async function sharedLoad(db: Database, kv: KVNamespace, id: string): Promise<Sale | null> {
+  const running = saleLoads.get(id);
+  if (running) {
+    const shared = await Promise.race([running.catch(() => undefined), new Promise<undefined>((r) => setTimeout(r, SHARED_LOAD_WAIT_MS))]);
+    if (shared !== undefined) return shared;
+  }
+  const load = loadSale(db, id).then(async (sale) => {
+    if (sale) await publishSale(kv, sale).catch(() => {});
+    return sale;
+  });
+  saleLoads.set(id, load);
+  try {
+    return await load;
+  } finally {
+    if (saleLoads.get(id) === load) saleLoads.delete(id);
+  }
 }
 
 /** The settings a sale's queue objects run on. */
@@ -260,6 +297,17 @@ export async function updateSale(db: Database, id: string, patch: SalePatch): Pr
   }
   await db.transaction(async (tx) => {
     const t = tx as unknown as Database;
+    // Checked again under the row lock: a change arriving just as the sale
+    // starts (or as another PATCH ends it) must not slip past the rules above.
+    const locked = await t.execute<{ starts_at: string; ended: boolean }>(
+      sql`select starts_at, (ended_at is not null or (ends_at is not null and ends_at <= now())) as ended from sales where id = ${id} for update`,
+    );
+    const row = locked.rows[0];
+    if (!row) throw new ApiError(404, 'not_found', 'No such sale.');
+    if (row.ended) throw new ApiError(409, 'sale_ended', 'This sale has ended; create a new one.');
+    if (fixed.length && Date.parse(String(row.starts_at)) <= Date.now()) {
+      throw new ApiError(409, 'sale_started', `The sale has started: ${fixed.join(', ')} can no longer change.`, { fields: fixed });
+    }
     const variantIds = patch.skus ? (await variantsOfSkus(t, [...new Set(patch.skus)])).map((v) => v.id) : current.variants.map((v) => v.variantId);
     const regions = patch.regions ?? current.regions;
     if (patch.skus || patch.regions) await assertNoOverlap(t, id, variantIds, regions);

@@ -115,6 +115,24 @@ describe('POST /api/sales/:id/tickets with Turnstile configured', () => {
     expect(res.headers.getSetCookie().some((c) => c.startsWith(`__Host-pasar_q_${sale.saleId}=`))).toBe(true);
   });
 
+  it('keeps the place of a device that asks again for the ticket it holds, without a new challenge; another device still needs one', async () => {
+    const sale = await scheduledSale({ units: 3, cap: 1, rate: 100 });
+    await until(sale.startsAt + 50);
+    const first = await join(withTurnstile(SECRETS.pass), sale.saleId, { turnstileToken: DUMMY_TOKEN });
+    expect(first.status).toBe(201);
+    const cookie = first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const ctx = createExecutionContext();
+    const again = await app.fetch(
+      new Request(`http://pasar.test/api/sales/${sale.saleId}/tickets`, { method: 'POST', headers: { 'x-region': 'sg', 'content-type': 'application/json', cookie }, body: '{}' }),
+      withTurnstile(SECRETS.fail),
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(again.status).toBe(200);
+    expect((await again.json<any>()).ticketId).toBe((await first.json<any>()).ticketId);
+    expect((await join(withTurnstile(SECRETS.fail), sale.saleId, {})).status).toBe(403);
+  });
+
   it('sends siteverify the visitor address itself, also for an IPv6 shopper (not the /64 the rate limit counts)', async () => {
     const sale = await scheduledSale({ units: 3, cap: 1, rate: 100 });
     await until(sale.startsAt + 50);
