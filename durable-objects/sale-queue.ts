@@ -193,7 +193,7 @@ export class SaleQueue extends DurableObject<Env> {
     const now = Date.now();
     if (now < cfg.startsAt) return { ok: false, reason: 'not_started', startsAt: cfg.startsAt };
     if (cfg.endsAt !== null && now >= cfg.endsAt) return { ok: false, reason: 'ended', endsAt: cfg.endsAt };
-    this.advance(cfg, now);
+    this.admit(cfg, now);
     const existing = this.sql.exec<TicketRow>('select * from tickets where session = ? order by position desc limit 1', session).toArray()[0];
     if (existing && !(existing.admitted_at !== null && now > existing.admitted_at + cfg.admissionTtlMs)) {
       return { ok: true, created: false, status: this.statusOf(cfg, existing, now) };
@@ -201,7 +201,7 @@ export class SaleQueue extends DurableObject<Env> {
     const position = this.sql.exec<{ next: number }>('select coalesce(max(position), 0) + 1 as next from tickets').one().next;
     this.sql.exec('insert into tickets (position, ticket_id, session, issued_at) values (?, ?, ?, ?)', position, newId('qt'), session, now);
     // A ticket that arrives to an empty queue with room left in this window goes straight in.
-    this.advance(cfg, now);
+    this.admit(cfg, now);
     const row = this.ticketAt(position)!;
     await this.wake(now);
     return { ok: true, created: true, status: this.statusOf(cfg, row, now) };
@@ -213,7 +213,7 @@ export class SaleQueue extends DurableObject<Env> {
     const row = this.ticket(ticketId);
     if (!cfg || !row) return null;
     const now = Date.now();
-    this.advance(cfg, now);
+    this.admit(cfg, now);
     return this.statusOf(cfg, this.ticket(ticketId)!, now);
   }
 
@@ -224,7 +224,7 @@ export class SaleQueue extends DurableObject<Env> {
     if (!cfg || !row || row.session !== session) return { ok: false, reason: 'unknown_ticket' };
     const now = Date.now();
     if (cfg.endsAt !== null && now >= cfg.endsAt) return { ok: false, reason: 'ended' };
-    this.advance(cfg, now);
+    this.admit(cfg, now);
     const admittedAt = this.ticket(ticketId)!.admitted_at;
     if (admittedAt === null) return { ok: false, reason: 'not_admitted' };
     const expiresAt = admittedAt + cfg.admissionTtlMs;
@@ -343,13 +343,23 @@ export class SaleQueue extends DurableObject<Env> {
       this.sql.exec('update queue set stock_checked_at = ? where id = 1', now);
       await this.checkStock(cfg).catch((err) => console.warn(JSON.stringify({ level: 'warn', msg: 'sale stock check failed', saleId: cfg.saleId, error: String(err) })));
     }
-    const admitted = this.advance(cfg, Date.now());
-    for (const position of admitted) this.sendTo(cfg, position, Date.now());
-    if (Date.now() - this.queueRow().progress_sent_at >= PROGRESS_EVERY_MS) this.broadcast(cfg, Date.now());
+    this.admit(cfg, Date.now());
     await this.wake(Date.now(), true);
   }
 
   // ---------------------------------------------------------------------------
+
+  /**
+   * Admits what the window allows and tells whoever is waiting: the newly
+   * admitted on their own sockets, everyone the queue's progress once a
+   * second. Runs on every call as well as from the alarm: under a stream of
+   * arrivals the calls take each window's room, and their pages must hear it
+   * then, not at the next alarm.
+   */
+  private admit(cfg: SaleQueueConfig, now: number): void {
+    for (const position of this.advance(cfg, now)) this.sendTo(cfg, position, now);
+    if (now - this.queueRow().progress_sent_at >= PROGRESS_EVERY_MS && this.ctx.getWebSockets().length > 0) this.broadcast(cfg, now);
+  }
 
   /** Admits what the current window allows; returns the newly admitted positions. */
   private advance(cfg: SaleQueueConfig, now: number): number[] {

@@ -24,6 +24,7 @@ import pg from 'pg';
 import type { PaymentSim } from '../../dev/payment-sim';
 import { seedFixtures } from '../../db/seed';
 import type { RunningWorker } from '../lib/workers';
+import { envInt } from '../lib/settings';
 
 export interface CheckoutSettings {
   units: number;
@@ -32,13 +33,7 @@ export interface CheckoutSettings {
 }
 
 export function checkoutSettings(env: NodeJS.ProcessEnv): CheckoutSettings {
-  const num = (name: string, fallback: number, min: number, max: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-    return n;
-  };
+  const num = (name: string, fallback: number, min: number, max: number) => envInt(env, name, fallback, min, max);
   const units = num('BENCH_CHECKOUT_UNITS', 200, 1, 100_000);
   const shoppers = num('BENCH_CHECKOUT_SHOPPERS', 1_000, 1, 100_000);
   if (shoppers < units) throw new Error(`BENCH_CHECKOUT_SHOPPERS (${shoppers}) must be at least BENCH_CHECKOUT_UNITS (${units})`);

@@ -23,6 +23,7 @@ import { buildSeed, seedFixtures } from '../../db/seed';
 import type { RunningWorker } from '../lib/workers';
 import type { WrkResult } from '../lib/wrk';
 import type { RequestLine, Scenario } from './catalog';
+import { envInt } from '../lib/settings';
 
 /** What a flash scenario sets up. */
 export interface FlashSpec {
@@ -44,13 +45,7 @@ export interface FlashSettings {
 }
 
 export function flashSettings(env: NodeJS.ProcessEnv): FlashSettings {
-  const num = (name: string, fallback: number, min: number, max: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-    return n;
-  };
+  const num = (name: string, fallback: number, min: number, max: number) => envInt(env, name, fallback, min, max);
   // Shards per region is 16 (workers/inventory/shards.ts); the admin API takes 1..16.
   return { shards: num('BENCH_FLASH_SHARDS', 8, 2, 16), stock: num('BENCH_FLASH_STOCK', 1_000_000, 1, 10_000_000), saleUnits: num('BENCH_FLASH_SALE_UNITS', 1_000, 1, 1_000_000) };
 }
