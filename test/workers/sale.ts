@@ -102,3 +102,60 @@ export class SaleShopper {
     return this.call('/api/checkout', { method: 'POST', body: JSON.stringify(checkoutBody(cartId)) }, { 'idempotency-key': `key-${randomToken()}`, ...extra });
   }
 }
+
+/** A message the queue's WebSocket sent, with when this side received it (epoch ms). */
+export interface QueueMessage {
+  at: number;
+  message: any;
+}
+
+/** An open `GET /api/sales/:id/queue/ws` of one shopper: every message kept in order of arrival. */
+export interface QueueSocket {
+  ws: WebSocket;
+  openedAt: number;
+  messages: QueueMessage[];
+  close(): void;
+}
+
+/** Opens the shopper's live queue view (cookies: device, ticket) through `retry`; `onMessage` sees each message as it arrives. */
+export async function openQueueSocket(
+  retry: (attempt: () => Promise<Response>) => Promise<Response>,
+  shopper: SaleShopper,
+  saleId: string,
+  onMessage: (m: QueueMessage) => void = () => {},
+): Promise<QueueSocket> {
+  const res = await retry(() => shopper.call(`/api/sales/${saleId}/queue/ws`, { headers: { upgrade: 'websocket' } }));
+  if (res.status !== 101 || !res.webSocket) throw new Error(`queue socket refused: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket;
+  const messages: QueueMessage[] = [];
+  ws.addEventListener('message', (event) => {
+    const m = { at: Date.now(), message: JSON.parse(String(event.data)) };
+    messages.push(m);
+    onMessage(m);
+  });
+  ws.accept();
+  return {
+    ws,
+    openedAt: Date.now(),
+    messages,
+    close: () => {
+      try {
+        ws.close(1000, 'done');
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
+export async function inPool<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i);
+    }),
+  );
+  return out;
+}
