@@ -28,9 +28,11 @@
  * BENCH_DATABASE_URL, BENCH_POSTGRES_URL, REDIS_URL; BENCH_FLASH_SHARDS (8),
  * BENCH_FLASH_STOCK (1,000,000), BENCH_FLASH_SALE_UNITS (1,000);
  * BENCH_CHECKOUT_UNITS (200), BENCH_CHECKOUT_SHOPPERS (1,000),
- * BENCH_CHECKOUT_CONCURRENCY (64).
+ * BENCH_CHECKOUT_CONCURRENCY (64); BENCH_QUEUE_SHOPPERS (2,000),
+ * BENCH_QUEUE_UNITS (200), BENCH_QUEUE_RATE (40), BENCH_QUEUE_SHARDS (4),
+ * BENCH_QUEUE_CONCURRENCY (64).
  * Arguments: --only <scenario,...> (the ceiling always runs too, and
- * `ceiling-do` with any flash scenario or `checkout-sale`), --list.
+ * `ceiling-do` with any flash scenario, `checkout-sale` or `flash-queue*`), --list.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -60,6 +62,7 @@ import { cartScenarios, prepareCartLines } from './scenarios/cart';
 import { catalogScenarios, type RequestLine, type Scenario, type Target } from './scenarios/catalog';
 import { checkoutSettings, runCheckoutSale } from './scenarios/checkout';
 import { checkFlash, clearSoldOutFlag, flashScenarios, flashSettings, prepareFlash, restoreStockRow } from './scenarios/flash';
+import { queueSettings, runQueueSale } from './scenarios/flash-queue';
 
 const log = (message: string) => console.error(`[bench] ${message}`);
 
@@ -172,6 +175,7 @@ async function runScenario(
   flash?: FlashContext,
 ): Promise<ScenarioResult> {
   if (scenario.checkout) return runCheckout(scenario, worker, settings, origin, redis, ceilingRps, flash);
+  if (scenario.queue) return runQueue(scenario, worker, origin, redis, ceilingRps, flash);
   if (scenario.carts) {
     // Cart ids exist only once the carts are made, on the very server measured.
     const lines = await prepareCartLines(worker.url, scenario.carts);
@@ -282,6 +286,98 @@ async function runCheckout(
     notes,
     wrkOutput: '',
     checkout: outcome,
+  };
+}
+
+/** `flash-queue*`: no wrk; the queued sale of ./scenarios/flash-queue.ts, as one ScenarioResult (req/s = tickets/s). */
+async function runQueue(
+  scenario: Scenario,
+  worker: RunningWorker,
+  origin: Origin | undefined,
+  redis: RedisCommandCounter | undefined,
+  ceilingRps: number | undefined,
+  flash?: FlashContext,
+): Promise<ScenarioResult> {
+  if (!flash?.sim || !origin || !scenario.queue) throw new Error(`${scenario.name}: the payment simulator or the origin is not running`);
+  worker.logs.take();
+  let cpuA: CpuSnapshot | null = null;
+  let cpuB: CpuSnapshot | null = null;
+  let pgPeak = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  let pgAtStart: ReturnType<Origin['pgBridge']['stats']> | undefined;
+  let pgAtTickets: ReturnType<Origin['pgBridge']['stats']> | undefined;
+  const redisBefore = redis ? await redis.total() : null;
+  let outcome;
+  try {
+    outcome = await runQueueSale({
+      onTickets: () => (pgAtTickets = origin.pgBridge.stats()),
+      worker,
+      adminToken: flash.adminToken,
+      sim: flash.sim,
+      databaseUrl: origin.databaseUrl,
+      settings: queueSettings(process.env),
+      queueShards: scenario.queue.shards,
+      ceilingRps,
+      ceilingDoRps: flash.ceilingDoRps,
+      log,
+      name: scenario.name,
+      onWindow: (phase) => {
+        if (phase === 'start') {
+          cpuA = cpuSnapshot();
+          pgAtStart = origin.pgBridge.stats();
+          sampler = setInterval(() => (pgPeak = Math.max(pgPeak, origin.pgBridge.openConnections())), 20);
+        } else {
+          cpuB = cpuSnapshot();
+          clearInterval(sampler);
+        }
+      },
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+  const redisAfter = redis ? await redis.total() : null;
+  const workerLogs = worker.logs.take();
+  const notes: string[] = [];
+  const q = outcome;
+  // Postgres queries while the shoppers took their tickets (the sale's memo should make this ~0 per ticket).
+  if (pgAtStart && pgAtTickets) q.tickets.pgQueriesPerTicket = round((pgAtTickets.queries - pgAtStart.queries) / Math.max(1, q.shoppers));
+  notes.push(`While the tickets were taken (WebSocket upgrades and the first checkouts included): ${q.tickets.pgQueriesPerTicket ?? 'n/a'} Postgres queries per shopper; ticket answers ${JSON.stringify(q.tickets.status)} (${q.tickets.retries} presses again after a 5xx or no answer).`);
+  notes.push(
+    `${q.shoppers} shoppers (${q.pollers} polling, the rest on WebSockets), ${q.units} units, cap ${q.cap}, ${q.admissionRate} admitted/s over ${q.queueShards} queue object(s); ` +
+      `req/s and latency here are ticket POSTs (${q.concurrency} requests in flight, shared with the WebSocket upgrades); CPU is over the whole sale (first ticket to last checkout settled); ${q.wallSeconds} s in all.`,
+  );
+  const logged = workerLogs.counts;
+  if (logged.warn || logged.error) notes.push(`The Worker logged ${logged.warn ?? 0} warning(s) and ${logged.error ?? 0} error(s); first: ${workerLogs.samples[0]?.slice(0, 300) ?? '?'}`);
+  for (const c of q.checks) if (!c.ok) notes.push(`CHECK FAILED: ${c.name} (${c.detail}).`);
+  const requests = Object.values(q.tickets.status).reduce((a, b) => a + b, 0);
+  return {
+    name: scenario.name,
+    title: scenario.title,
+    target: scenario.target,
+    mode: 'queue',
+    expect: scenario.expect,
+    threads: 0,
+    connections: q.concurrency,
+    durationSeconds: q.tickets.seconds,
+    requests,
+    rps: q.tickets.perSecond,
+    ratio: q.tickets.ratioToCeiling,
+    latencyMs: { mean: 0, p50: q.tickets.latencyMs.p50, p90: 0, p95: q.tickets.latencyMs.p95, p99: q.tickets.latencyMs.p99, max: q.tickets.latencyMs.max },
+    errors: { total: q.tickets.errors, non2xx3xx: q.tickets.errors - (q.tickets.status['0'] ?? 0), connect: 0, read: q.tickets.status['0'] ?? 0, write: 0, timeout: 0 },
+    status: q.tickets.status,
+    tiers: {},
+    tierMix: '-',
+    pgQueriesPerRequest: null,
+    pgConnectionsPerRequest: null,
+    redisCommandsPerRequest: redisBefore !== null && redisAfter !== null ? round((redisAfter - redisBefore) / requests) : null,
+    pgPeakConnections: pgPeak,
+    cpu: coresUsed(cpuA, cpuB),
+    wraps: 0,
+    workerLogs: logged,
+    workerLogSamples: workerLogs.samples,
+    notes,
+    wrkOutput: '',
+    queue: q,
   };
 }
 
@@ -417,12 +513,21 @@ async function main(): Promise<void> {
     expect: '-',
     checkout: true,
   };
+  const qs = queueSettings(process.env);
+  const queueTitle = (shards: number) =>
+    `A flash sale through its queue on the store: ${qs.shoppers.toLocaleString('en')} shoppers (own device cookie and IP) take tickets at the start, follow the queue (WebSocket; every 10th polls), ` +
+    `and check out ${qs.cap} units when admitted (${qs.rate}/s), ${qs.units.toLocaleString('en')} units, ${shards} queue object${shards === 1 ? '' : 's'}`;
+  const queueScenarios: Scenario[] = [
+    { name: 'flash-queue', title: queueTitle(1), target: 'edge', mode: 'random', measure: [], expect: '-', queue: { shards: 1 } },
+    { name: 'flash-queue-sharded', title: queueTitle(qs.shards), target: 'edge', mode: 'random', measure: [], expect: '-', queue: { shards: qs.shards } },
+  ];
   let scenarios = [
     ...catalog.slice(0, end),
     ...cartScenarios(),
     ...authScenarios(),
     ...flashScenarios(flashSettings(process.env)),
     checkoutScenario,
+    ...queueScenarios,
     ...catalog.slice(end),
   ];
   if (settings.list) {
@@ -436,7 +541,7 @@ async function main(): Promise<void> {
     // The ceiling always runs: every ratio is against this run's ceiling; a
     // flash scenario's reservations are also read against an empty object call.
     const wanted = new Set(['ceiling', ...settings.only]);
-    if (scenarios.some((s) => (s.flash || s.checkout) && wanted.has(s.name))) wanted.add('ceiling-do');
+    if (scenarios.some((s) => (s.flash || s.checkout || s.queue) && wanted.has(s.name))) wanted.add('ceiling-do');
     scenarios = scenarios.filter((s) => wanted.has(s.name));
   }
   const targets = new Set<Target>(scenarios.map((s) => s.target));
@@ -473,7 +578,7 @@ async function main(): Promise<void> {
     let sim: PaymentSim | undefined;
     const paymentApiKey = `sk_bench_${randomBytes(12).toString('hex')}`;
     const paymentWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
-    if (scenarios.some((s) => s.checkout)) {
+    if (scenarios.some((s) => s.checkout || s.queue)) {
       const s = await startPaymentSim({ apiKey: paymentApiKey, webhookSecret: paymentWebhookSecret, log: () => {} });
       sim = s;
       cleanup.add('payment simulator', () => s.close());
@@ -540,7 +645,7 @@ async function main(): Promise<void> {
     for (const scenario of scenarios) {
       if (cleanup.stopping) break;
       const worker = workers.get(scenario.target)!;
-      if (scenario.checkout) log(`${scenario.name}: ${scenario.title}`);
+      if (scenario.checkout || scenario.queue) log(`${scenario.name}: ${scenario.title}`);
       else log(
         `${scenario.name}: ${scenario.noWarmup ? 'no' : `${settings.warmupSeconds} s`} warm-up + ${Math.max(settings.durationSeconds, scenario.minDurationSeconds ?? 0)} s (${scenario.title})`,
       );
@@ -580,6 +685,17 @@ async function main(): Promise<void> {
         const failed = c.checks.filter((x) => !x.ok);
         log(`  checks: ${failed.length ? `${failed.length} FAILED` : `all ${c.checks.length} passed`}`);
       }
+      if (r.queue) {
+        const q = r.queue;
+        log(
+          `${scenario.name}: ${q.tickets.perSecond} tickets/s (${q.tickets.ratioToCeilingDo ?? 'n/a'} of ceiling-do), ticket p50 ${q.tickets.latencyMs.p50} ms p99 ${q.tickets.latencyMs.p99} ms; ` +
+            `admitted ${q.admission.admitted} at ${q.admission.perSecondMean ?? '-'}/s (rate ${q.admissionRate}); sold out ${q.soldOut.afterStartMs ?? '?'} ms after the start, ` +
+            `${q.soldOut.told}/${q.soldOut.waiting} waiting told, p99 ${q.soldOut.all.p99} ms max ${q.soldOut.all.max} ms; checkout p50/p99 ${q.reportLatencyMs.p50}/${q.reportLatencyMs.p99} ms (report); ` +
+            `outcomes ${JSON.stringify(q.checkouts.outcomes)} (cart calls tried again after a 503: ${q.checkouts.cartRetries}), second ${JSON.stringify(q.checkouts.second)}; sold ${q.admin.sold}/${q.units}, oversold ${q.oversold}, orders ${q.orders.orders}, captured ${q.captured}`,
+        );
+        const failed = q.checks.filter((x) => !x.ok);
+        log(`  checks: ${failed.length ? `${failed.length} FAILED` : `all ${q.checks.length} passed`}`);
+      }
       for (const n of r.notes) log(`  ${n}`);
     }
 
@@ -599,15 +715,16 @@ async function main(): Promise<void> {
     const day = machine.dateUtc.slice(0, 10);
     const onlyFlash = results.some((r) => r.flash) && results.every((r) => r.flash || r.target === 'ceiling');
     const onlyCheckout = results.some((r) => r.checkout) && results.every((r) => r.checkout || r.target === 'ceiling');
-    const base = `${day}-${onlyCheckout ? 'checkout' : onlyFlash ? 'flash' : 'catalog'}${settings.only ? '-partial' : ''}`;
+    const onlyQueue = results.some((r) => r.queue) && results.every((r) => r.queue || r.target === 'ceiling');
+    const base = `${day}-${onlyQueue ? 'flash-queue' : onlyCheckout ? 'checkout' : onlyFlash ? 'flash' : 'catalog'}${settings.only ? '-partial' : ''}`;
     const dir = resolve(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(resolve(dir, `${base}.json`), JSON.stringify({ machine, command, settings: { ...settings, list: undefined }, results }, null, 2) + '\n');
     writeFileSync(resolve(dir, `${base}.md`), md);
     log(`wrote bench/results/${base}.json and .md (${Math.round((Date.now() - started) / 1000)} s in all)`);
-    const failedChecks = results.flatMap((r) => [...(r.flash?.checks ?? []), ...(r.checkout?.checks ?? [])].filter((c) => !c.ok).map((c) => `${r.name}: ${c.name} (${c.detail})`));
+    const failedChecks = results.flatMap((r) => [...(r.flash?.checks ?? []), ...(r.checkout?.checks ?? []), ...(r.queue?.checks ?? [])].filter((c) => !c.ok).map((c) => `${r.name}: ${c.name} (${c.detail})`));
     if (failedChecks.length) {
-      log(`flash-sale / checkout-sale checks FAILED:\n  ${failedChecks.join('\n  ')}`);
+      log(`flash-sale / checkout-sale / flash-queue checks FAILED:\n  ${failedChecks.join('\n  ')}`);
       process.exitCode = 1;
     }
   } finally {

@@ -5,6 +5,7 @@
 import { cpus, release, totalmem } from 'node:os';
 import type { CheckoutOutcome } from '../scenarios/checkout';
 import type { FlashOutcome } from '../scenarios/flash';
+import type { QueueOutcome } from '../scenarios/flash-queue';
 
 export interface Machine {
   dateUtc: string;
@@ -75,6 +76,8 @@ export interface ScenarioResult {
   flash?: FlashOutcome;
   /** `checkout-sale`: the checkout flash sale, its rates and its checks. */
   checkout?: CheckoutOutcome;
+  /** `flash-queue*`: a sale through its queue: tickets, admission, sold-out notice, checkouts and the checks. */
+  queue?: QueueOutcome;
 }
 
 const pct = (n: number, total: number) => (total ? `${((100 * n) / total).toFixed(n === total ? 0 : 1)}%` : '-');
@@ -213,10 +216,51 @@ export function checkoutTable(results: ScenarioResult[]): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/** The queued flash sales: ticket rate against the ceilings, admission against the rate, sold-out notice, the books. */
+export function queueTable(results: ScenarioResult[]): string {
+  const doRow = results.find((r) => r.name === 'ceiling-do');
+  const qs = results.filter((r) => r.queue);
+  const n = (v: number | null | undefined, d = 0) => (v === null || v === undefined ? 'n/a' : v.toFixed(d));
+  const lines = [
+    `Tickets (\`POST /api/sales/:id/tickets\`: answers ÷ time from the first POST to the last answer) against \`ceiling-do\` (${doRow ? `${doRow.rps.toFixed(0)} req/s` : 'not run'}), an empty RPC on one Durable Object in the same run; admission per full second of the sale before the sold-out mark (the queue's own \`admittedAt\` stamps) against the configured rate:`,
+    '',
+    '| scenario | queue objects | shoppers | tickets/s | ratio to `ceiling-do` | ticket p50 / p95 / p99 ms | ticket 5xx (pressed again) | PG q / shopper | WebSockets open (p50 / p99 ms) | rate /s | admitted | admitted/s mean (min-max) | accuracy | sold out after start s |',
+    '|---|--:|--:|--:|--:|---|--:|--:|---|--:|--:|---|--:|--:|',
+    ...qs.map((r) => {
+      const q = r.queue!;
+      const t = q.tickets.latencyMs;
+      return (
+        `| \`${r.name}\` | ${q.queueShards} | ${q.shoppers.toLocaleString('en')} | ${q.tickets.perSecond.toFixed(0)} | ${fmt(q.tickets.ratioToCeilingDo)} | ${ms(t.p50)} / ${ms(t.p95)} / ${ms(t.p99)} | ${q.tickets.errors} (${q.tickets.retries}) | ${fmt(q.tickets.pgQueriesPerTicket ?? null)} | ` +
+        `${q.wsOpens.ok}${q.wsOpens.failed ? ` (${q.wsOpens.failed} failed)` : ''} (${ms(q.wsOpens.latencyMs.p50)} / ${ms(q.wsOpens.latencyMs.p99)}) | ${q.admissionRate} | ${q.admission.admitted} | ` +
+        `${n(q.admission.perSecondMean, 1)} (${n(q.admission.perSecondMin)}-${n(q.admission.perSecondMax)}) over ${q.admission.fullSeconds} s | ${fmt(q.admission.accuracy)} | ${q.soldOut.afterStartMs === null ? 'n/a' : (q.soldOut.afterStartMs / 1000).toFixed(2)} |`
+      );
+    }),
+    '',
+    "Sold out: from the queue's sold-out mark (the report's `soldOutAt`: the inventory objects saw the last unit go) to each shopper still waiting hearing it (WebSocket `progress`, or a poll's `sold_out`); checkouts and the books:",
+    '',
+    '| scenario | waiting at the mark | told | told p50 / p99 / max ms (WebSocket) | told p50 / p99 / max ms (polling) | checkout p50 / p95 / p99 ms (report) | first checkouts | second checkouts (cap) | sold / stock | oversold | orders | captured at sim | max units per shopper | rejected (report) | checks |',
+    '|---|--:|--:|---|---|---|---|---|---|--:|--:|--:|--:|---|---|',
+    ...qs.map((r) => {
+      const q = r.queue!;
+      const failed = q.checks.filter((c) => !c.ok);
+      const kv = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+      return (
+        `| \`${r.name}\` | ${q.soldOut.waiting} | ${q.soldOut.told} | ${ms(q.soldOut.ws.p50)} / ${ms(q.soldOut.ws.p99)} / ${ms(q.soldOut.ws.max)} (${q.soldOut.ws.n}) | ` +
+        `${ms(q.soldOut.poll.p50)} / ${ms(q.soldOut.poll.p99)} / ${ms(q.soldOut.poll.max)} (${q.soldOut.poll.n}) | ${n(q.reportLatencyMs.p50)} / ${n(q.reportLatencyMs.p95)} / ${n(q.reportLatencyMs.p99)} | ` +
+        `${kv(q.checkouts.outcomes)} | ${kv(q.checkouts.second)} | ${q.admin.sold} / ${q.units} | ${q.oversold} | ${q.orders.orders} | ${q.captured} | ${q.orders.maxUnitsPerEmail} (cap ${q.cap}) | ${kv(q.report?.rejected ?? {})} | ` +
+        `${failed.length ? `**FAILED**: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}` : `all ${q.checks.length} passed`} |`
+      );
+    }),
+  ];
+  return lines.join('\n');
+}
+
 /** The whole Markdown report. */
 export function markdownReport(opts: { machine: Machine; command: string; settings: string; results: ScenarioResult[] }): string {
   const lines = [
-    opts.results.some((r) => r.flash) ? (opts.results.some((r) => !r.flash && r.target !== 'ceiling') ? '# Catalog and flash-sale benchmarks' : '# Flash-sale benchmarks') : '# Catalog benchmarks',
+    opts.results.some((r) => r.queue) && opts.results.every((r) => r.queue || r.target === 'ceiling')
+      ? '# Flash-sale queue benchmarks'
+      : opts.results.some((r) => r.flash) ? (opts.results.some((r) => !r.flash && r.target !== 'ceiling') ? '# Catalog and flash-sale benchmarks' : '# Flash-sale benchmarks') : '# Catalog benchmarks',
     '',
     `Machine: ${machineLine(opts.machine)}.`,
     '',
@@ -230,6 +274,7 @@ export function markdownReport(opts: { machine: Machine; command: string; settin
     '',
     ...(opts.results.some((r) => r.flash) ? ['Flash sale:', '', flashTable(opts.results), ''] : []),
     ...(opts.results.some((r) => r.checkout) ? ['Checkout flash sale:', '', checkoutTable(opts.results), ''] : []),
+    ...(opts.results.some((r) => r.queue) ? ['Flash sale through the queue:', '', queueTable(opts.results), ''] : []),
     'Scenarios:',
     '',
     ...opts.results.map((r) => `- \`${r.name}\` (${r.target}, ${r.mode}, expects ${r.expect}): ${r.title}.${r.notes.length ? ` ${r.notes.join(' ')}` : ''}`),

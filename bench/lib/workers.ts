@@ -206,6 +206,8 @@ function pasarWorker(opts: {
     durableObjects: {
       INVENTORY: { className: 'InventoryShard', useSQLite: true, ...(opts.inventoryScript ? { scriptName: opts.inventoryScript } : {}) },
       CHECKOUT: { className: 'Checkout', useSQLite: true },
+      // wrangler.toml's SALE_QUEUE (migration v2): flash sales' waiting rooms, in the store's own script.
+      SALE_QUEUE: { className: 'SaleQueue', useSQLite: true },
     },
     kvNamespaces: ['CATALOG'],
     r2Buckets: ['MEDIA'],

@@ -70,6 +70,8 @@ export interface Scenario {
   checkout?: boolean;
   /** Cart scenarios: carts made on the target first, the request lists built from their ids (./cart.ts). */
   carts?: CartSpec;
+  /** `flash-queue*`: not a wrk run; a sale through its queue on the store (./flash-queue.ts), with this many queue objects. */
+  queue?: { shards: number };
 }
 
 /** Everything the lists are made from. */
