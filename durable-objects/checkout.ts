@@ -26,7 +26,7 @@ import { orderEvents, orderLines, orders, payments } from '../db/schema';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { clearCart, priceCart, readCart } from '../workers/carts/store';
 import { commitParts, releaseParts, reserveAcross, stableHash, type CapRequest, type HoldPart } from '../workers/inventory/shards';
-import { openSalesFor, type OpenSale } from '../workers/sales/store';
+import { openSalesFor, variantsInOpenSales, type OpenSale } from '../workers/sales/store';
 import { queueStub } from '../workers/sales/tickets';
 import { markSoldOut } from '../workers/inventory/soldout';
 import { sha256Hex } from '../workers/lib/hash';
@@ -91,6 +91,8 @@ interface FrozenLine {
   unitAmount: number;
   /** The flash sale this line is bought in: its cap applies and its queue hears the outcome. */
   sale?: { id: string; cap: number; queueShards: number };
+  /** In an open sale somewhere: never borrowed from another region (a lender's units are its sale's, behind its queue). */
+  noBorrow?: true;
 }
 
 type Row = {
@@ -304,11 +306,8 @@ export class Checkout extends DurableObject<Env> {
       });
       const unavailable = priced.items.filter((i) => i.status !== 'ok');
       if (unavailable.length) throw new Fail('unavailable_items');
-      const open = await openSalesFor(
-        db.primary,
-        region.code,
-        priced.items.map((i) => i.variantId),
-      ).catch((err) => {
+      const variantIds = priced.items.map((i) => i.variantId);
+      const [open, inSales] = await Promise.all([openSalesFor(db.primary, region.code, variantIds), variantsInOpenSales(db.primary, variantIds)]).catch((err) => {
         throw new Retry(`sale lookup failed: ${err}`);
       });
       const saleOf = new Map(open.flatMap((o) => o.variantIds.map((id) => [id, o] as const)));
@@ -321,6 +320,7 @@ export class Checkout extends DurableObject<Env> {
           quantity: i.quantity,
           unitAmount: i.unitPrice.amount,
           ...(sale ? { sale: { id: sale.saleId, cap: sale.cap, queueShards: sale.queueShards } } : {}),
+          ...(inSales.has(i.variantId) ? { noBorrow: true } : {}),
         };
       });
       const refusal = await this.admissionRefusal(open, region.code, request);
@@ -362,7 +362,11 @@ export class Checkout extends DurableObject<Env> {
 
   /** The caps of the sales this checkout buys in, for the inventory objects to enforce. */
   private capsOf(lines: FrozenLine[], request: CheckoutRequest): CapRequest[] {
-    const keys = request.userId ? [`u:${request.userId}`] : [`d:${request.shopper?.device ?? 'none'}`, `ip:${request.shopper?.ip ?? 'unknown'}`];
+    // The device is always a key: one admitted device signing in to several
+    // accounts in turn still buys the cap once. Guests count by address too;
+    // accounts not (carrier-grade NAT puts many of them behind one).
+    const device = `d:${request.shopper?.device ?? 'none'}`;
+    const keys = request.userId ? [`u:${request.userId}`, device] : [device, `ip:${request.shopper?.ip ?? 'unknown'}`];
     const bySale = new Map<string, CapRequest>();
     for (const l of lines) {
       if (!l.sale) continue;
@@ -444,6 +448,7 @@ export class Checkout extends DurableObject<Env> {
           await Promise.all([markSoldOut(redis, region, ids).catch(() => {}), this.saleSoldOut(region, lines, ids)]);
         },
         this.capsOf(lines, request),
+        new Set(lines.filter((l) => l.noBorrow).map((l) => l.variantId)),
       ).catch((err) => {
         throw new Retry(`reserve failed: ${err}`);
       });

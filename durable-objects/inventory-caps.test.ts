@@ -107,6 +107,18 @@ describe('InventoryShard: cap claims', () => {
     expect(await stub.claimed('sale-1', 'u:1')).toEqual({ held: 1, committed: 0 });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.claimed('sale-1', 'u:1')).toEqual({ held: 1, committed: 0 });
+    // Its order was paid for meanwhile: the lapsed claim is made again, within the cap.
+    expect(await stub.commit('late')).toEqual({ ok: true, state: 'committed' });
+    expect(await stub.claimed('sale-1', 'u:1')).toEqual({ held: 1, committed: 1 });
+  });
+
+  it('a lapsed claim is made again at commit only while the shopper is within the cap', async () => {
+    const stub = freshShard();
+    await stub.reserve('late', 'ck', [], TTL, [claim('u:1', 2, 2)]);
+    await age(stub, 'expires_at', ['late']);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    // Meanwhile the shopper used the cap elsewhere.
+    await stub.reserve('other', 'ck', [], TTL, [claim('u:1', 1, 2)]);
     expect(await stub.commit('late')).toEqual({ ok: false, reason: 'expired' });
     expect(await stub.claimed('sale-1', 'u:1')).toEqual({ held: 1, committed: 0 });
   });

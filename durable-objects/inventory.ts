@@ -142,6 +142,9 @@ const MIGRATIONS = [
      committed integer not null check (committed >= 0),
      primary key (scope, shopper)
    );`,
+  // The cap each claim was made under, so a claim whose hold lapsed can be
+  // made again at commit (claims are not scarce the way units are).
+  `alter table hold_claims add column cap integer;`,
 ] as const;
 
 export class InventoryShard extends DurableObject<Env> {
@@ -215,7 +218,7 @@ export class InventoryShard extends DurableObject<Env> {
         this.sql.exec('insert into hold_lines (hold_id, variant_id, quantity) values (?, ?, ?)', holdId, line.variantId, line.quantity);
       }
       for (const c of mergedClaims) {
-        this.sql.exec('insert into hold_claims (hold_id, scope, shopper, quantity) values (?, ?, ?, ?)', holdId, c.scope, c.shopper, c.quantity);
+        this.sql.exec('insert into hold_claims (hold_id, scope, shopper, quantity, cap) values (?, ?, ?, ?, ?)', holdId, c.scope, c.shopper, c.quantity, c.cap);
       }
     });
     // The writes above are committed together; the alarm only needs to be
@@ -234,8 +237,11 @@ export class InventoryShard extends DurableObject<Env> {
     const hold = this.holdRow(holdId);
     if (!hold) return { ok: false, reason: 'unknown_hold' };
     if (hold.state === 'committed') return { ok: true, state: 'committed' };
-    // Released (by the alarm or the caller) before this commit arrived.
-    if (hold.state === 'released') return { ok: false, reason: 'expired' };
+    // Released (by the alarm or the caller) before this commit arrived. A
+    // claim-only hold is taken again if the shopper is still within the cap:
+    // its order is paid for, and refusing would cancel it while the units,
+    // held elsewhere, commit.
+    if (hold.state === 'released') return this.reclaim(holdId) ? { ok: true, state: 'committed' } : { ok: false, reason: 'expired' };
     if (hold.state === 'rejected') return { ok: false, reason: 'invalid' };
     this.ctx.storage.transactionSync(() => {
       for (const line of this.holdLines(holdId)) {
@@ -321,6 +327,28 @@ export class InventoryShard extends DurableObject<Env> {
       }
     });
     return this.levels(entries.map((e) => e.variantId));
+  }
+
+  /** Commits a lapsed claim-only hold whose claims still fit their caps; false otherwise (nothing changes). */
+  private reclaim(holdId: string): boolean {
+    if (this.holdLines(holdId).length) return false;
+    const claims = this.sql
+      .exec<{ scope: string; shopper: string; quantity: number; cap: number | null }>('select scope, shopper, quantity, cap from hold_claims where hold_id = ?', holdId)
+      .toArray();
+    if (!claims.length || claims.some((c) => c.cap === null)) return false;
+    for (const c of claims) {
+      const used = this.claimed(c.scope, c.shopper);
+      if (used.held + used.committed + c.quantity > c.cap!) return false;
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `insert into claim_totals (scope, shopper, committed) select scope, shopper, quantity from hold_claims where hold_id = ?
+         on conflict (scope, shopper) do update set committed = committed + excluded.committed`,
+        holdId,
+      );
+      this.sql.exec(`update hold_state set state = 'committed', updated_at = ? where hold_id = ?`, Date.now(), holdId);
+    });
+    return true;
   }
 
   /** A shopper's units in a cap's scope: in holds still held, and bought (committed). */

@@ -64,6 +64,17 @@ describe('sale queue: tickets', () => {
   });
 });
 
+describe('sale queue: settings', () => {
+  it('keeps the newer settings when two admin changes arrive out of order', async () => {
+    const { stub, config } = await queue({ admissionRate: 8, version: 2 });
+    await stub.configure({ ...config, admissionRate: 400, version: 1 });
+    const t = await stub.issue('dev-a');
+    expect(t.ok && t.status.ratePerSecond).toBe(8);
+    await stub.configure({ ...config, admissionRate: 400, version: 3 });
+    expect((await stub.status(t.ok ? t.status.ticketId : ''))!.ratePerSecond).toBe(400);
+  });
+});
+
 describe('sale queue: admission', () => {
   it('admits first come, first served, no more per window than the rate allows, whether or not anyone polls', async () => {
     // 8 a second: 2 per 250 ms window.

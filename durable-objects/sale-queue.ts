@@ -28,6 +28,8 @@ import { migrateSql } from './sql-migrations';
 
 /** Admission window. Shorter windows make admission smoother; each is one alarm while people wait. */
 export const TICK_MS = 250;
+/** How often a page may ask for its status over its socket. */
+const SOCKET_ASK_EVERY_MS = 1_000;
 /** How often waiting pages get a progress update (position, estimate). */
 const PROGRESS_EVERY_MS = 1_000;
 /** How often the object asks the inventory objects whether the sale's stock is gone or back. */
@@ -52,6 +54,8 @@ export interface SaleQueueConfig {
   /** How long an admitted ticket may check out. */
   admissionTtlMs: number;
   variantIds: string[];
+  /** The sale's `updated_at` (epoch ms): an older push never overwrites a newer one. */
+  version?: number;
 }
 
 /** Where a ticket stands, as the shopper's page shows it. */
@@ -158,6 +162,8 @@ type TicketRow = { position: number; ticket_id: string; session: string; issued_
 interface SocketAttachment {
   ticketId: string;
   position: number;
+  /** When the page last asked for its status over the socket. */
+  askedAt?: number;
 }
 
 export class SaleQueue extends DurableObject<Env> {
@@ -173,6 +179,9 @@ export class SaleQueue extends DurableObject<Env> {
 
   /** Stores the sale's settings (idempotent); the admin API calls every queue object of a sale on each change. */
   async configure(config: SaleQueueConfig): Promise<void> {
+    // Two admin changes at once push in either order: the newer write wins.
+    const current = this.config();
+    if (current && (current.version ?? 0) > (config.version ?? 0)) return;
     this.sql.exec(
       'insert into config (id, json, updated_at) values (1, ?1, ?2) on conflict (id) do update set json = ?1, updated_at = ?2',
       JSON.stringify(config),
@@ -308,8 +317,13 @@ export class SaleQueue extends DurableObject<Env> {
 
   /** Any message from the page asks for its status again. */
   override webSocketMessage(ws: WebSocket): void {
-    const { ticketId } = ws.deserializeAttachment() as SocketAttachment;
-    const status = this.status(ticketId);
+    // One object serves the region's whole line: a page asks at most once a
+    // second, and anything more is ignored rather than answered.
+    const attachment = ws.deserializeAttachment() as SocketAttachment;
+    const now = Date.now();
+    if (now - (attachment.askedAt ?? 0) < SOCKET_ASK_EVERY_MS) return;
+    ws.serializeAttachment({ ...attachment, askedAt: now } satisfies SocketAttachment);
+    const status = this.status(attachment.ticketId);
     if (status) ws.send(JSON.stringify({ type: 'status', ...status }));
   }
 
@@ -336,6 +350,8 @@ export class SaleQueue extends DurableObject<Env> {
       this.broadcast(cfg, now);
       return;
     }
+    // This window's admissions first: the stock check below waits on other objects.
+    this.admit(cfg, now);
     const q = this.queueRow();
     const checkEvery = q.sold_out_at !== null && now - q.sold_out_at > SOLD_OUT_CLOSE_WATCH_MS ? STOCK_RECHECK_LATER_MS : STOCK_CHECK_EVERY_MS;
     if (now - q.stock_checked_at >= checkEvery - TICK_MS && this.issued() > 0) {
@@ -390,14 +406,20 @@ export class SaleQueue extends DurableObject<Env> {
    * held units came back (a checkout failed), so the queue moves again.
    */
   private async checkStock(cfg: SaleQueueConfig): Promise<void> {
+    const asked = Date.now();
     const levels = await regionLevels(this.env, cfg.region, cfg.variantIds);
-    const left = [...levels.values()].reduce((sum, l) => sum + (l.known ? l.available : 1), 0);
+    const out = cfg.variantIds.filter((id) => {
+      const l = levels.get(id);
+      return l?.known && l.available === 0;
+    });
     const q = this.queueRow();
-    if (left === 0 && q.sold_out_at === null) {
-      this.sql.exec(`update queue set sold_out_at = ?, out_variants = ? where id = 1`, Date.now(), JSON.stringify(cfg.variantIds));
+    if (out.length === cfg.variantIds.length && q.sold_out_at === null) {
+      this.sql.exec(`update queue set sold_out_at = ?, out_variants = ? where id = 1`, Date.now(), JSON.stringify(out));
       this.broadcast(cfg, Date.now());
-    } else if (left > 0 && q.sold_out_at !== null) {
-      this.sql.exec(`update queue set sold_out_at = null, out_variants = '[]' where id = 1`);
+    } else if (out.length < cfg.variantIds.length && q.sold_out_at !== null && q.sold_out_at < asked) {
+      // Units came back. Only a mark older than the question is lifted: one
+      // pushed while the levels were on their way is newer than they are.
+      this.sql.exec(`update queue set sold_out_at = null, out_variants = ? where id = 1`, JSON.stringify(out));
       this.broadcast(cfg, Date.now());
     }
   }

@@ -233,6 +233,8 @@ export async function reserveAcross(
   /** Told which variants have nothing left in the region (see ./soldout.ts). */
   onSoldOut?: (variantIds: string[]) => Promise<void>,
   caps: CapRequest[] = [],
+  /** Variants that may not borrow from other regions (those in an open flash sale: a lender's units are its own sale's, behind its queue). */
+  noBorrow: ReadonlySet<string> = new Set(),
 ): Promise<Reservation> {
   const parts: HoldPart[] = [];
   let expiresAt = Number.POSITIVE_INFINITY;
@@ -308,7 +310,7 @@ export async function reserveAcross(
     const start = own.indexOf(firstShard.get(line.variantId)!);
     const rotated = [...own.slice(start), ...own.slice(0, start)].slice(alone ? 1 : 0);
     const candidates: [RegionCode, number][] = rotated.map((s): [RegionCode, number] => [region, s]);
-    for (const lender of cfg.borrowFrom) {
+    for (const lender of noBorrow.has(line.variantId) ? [] : cfg.borrowFrom) {
       const lenderCfg = (await loadStockConfig(db, lender, [line.variantId])).get(line.variantId)!;
       candidates.push(...shardsOf(line.variantId, lenderCfg.shards).map((s): [RegionCode, number] => [lender, s]));
     }

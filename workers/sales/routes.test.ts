@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:workers';
-import { describe, expect, it } from 'vitest';
-import { admin, call, cartWith, checkoutBody, settle, stockedVariant } from '../../test/workers/shop';
+import { describe, expect, inject, it } from 'vitest';
+import { admin, call, cartWith, checkoutBody, json, settle, stockedVariant } from '../../test/workers/shop';
+import { signedInShopper } from '../auth/test-helpers';
+import { regionLevels } from '../inventory/shards';
 import { SaleShopper, scheduledSale, until } from '../../test/workers/sale';
 import { createApp } from '../app';
 import { checkoutIdFor } from '../checkout/routes';
@@ -294,5 +296,46 @@ describe('GET /api/sales/:id/queue/ws', () => {
     const message = await first;
     expect(message).toMatchObject({ type: 'status', ticketId: joined.ticketId, position: joined.position });
     ws.close(1000, 'done');
+  });
+});
+
+describe('caps and borrowing around a sale', () => {
+  it('one admitted device cannot buy the cap again by signing in to another account', async () => {
+    const sale = await liveSale({ units: 10, cap: 2 });
+    const shopper = new SaleShopper();
+    expect((await shopper.join(sale.saleId)).status).toBe(201);
+    expect((await shopper.waitTurn(sale.saleId)).state).toBe('admitted');
+    const signIn = (cookie: string) => {
+      const [name, value] = [cookie.slice(0, cookie.indexOf('=')), cookie.slice(cookie.indexOf('=') + 1)];
+      shopper.cookies.set(name, value);
+    };
+    signIn((await signedInShopper()).cookie);
+    const first = await shopper.checkout(await shopper.cart(sale.variantId, 2));
+    expect(await settle((await first.json<any>()).checkoutId)).toMatchObject({ status: 'confirmed' });
+    signIn((await signedInShopper()).cookie);
+    const second = await shopper.checkout(await shopper.cart(sale.variantId, 1));
+    expect(await settle((await second.json<any>()).checkoutId)).toMatchObject({ status: 'failed', reason: 'cap_exceeded' });
+  });
+
+  it("a region that may borrow the variant does not take the sale's units from the sale's region", async () => {
+    const sku = `SALEB-${randomToken(6).toUpperCase()}`;
+    const created = await admin('/admin/api/products', 'POST', {
+      title: `Borrowed drop ${sku}`,
+      category: inject('seedFixtures').busiestCategorySlug,
+      variants: [{ sku, title: 'One', prices: { sg: { amount: 990 }, my: { amount: 3200 } } }],
+    });
+    expect(created.status).toBe(201);
+    const variantId = (await created.json<any>()).variants[0].id as string;
+    expect((await admin(`/admin/api/inventory/${sku}`, 'PUT', { region: 'sg', quantity: 3 })).status).toBe(200);
+    expect((await admin(`/admin/api/inventory/${sku}/sharding`, 'PUT', { region: 'my', shards: 1, borrowFrom: ['sg'] })).status).toBe(200);
+    const startsAt = Date.now() + 1_000;
+    expect((await admin('/admin/api/sales', 'POST', { name: 'sg only', skus: [sku], regions: ['sg'], startsAt: new Date(startsAt).toISOString(), perShopperCap: 1, admissionRate: 10 })).status).toBe(201);
+    await until(startsAt + 50);
+    const my = (method: string, body: unknown, headers: Record<string, string> = {}) => json(method, body, { 'x-region': 'my', ...headers });
+    const cart = await (await call('/api/carts', my('POST', {}))).json<any>();
+    expect((await call(`/api/carts/${cart.id}/items`, my('POST', { variantId, quantity: 1 }))).status).toBe(200);
+    const res = await call('/api/checkout', my('POST', { ...checkoutBody(cart.id), shippingAddress: { name: 'Aminah', line1: '1 Jalan Ampang', city: 'Kuala Lumpur', postalCode: '50450', country: 'MY' } }, { 'idempotency-key': `key-${randomToken()}` }));
+    expect(await settle((await res.json<any>()).checkoutId)).toMatchObject({ status: 'failed', reason: 'out_of_stock' });
+    expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ available: 3, held: 0, sold: 0 });
   });
 });

@@ -178,7 +178,13 @@ export async function joinQueue(c: Context<AppEnv>, sale: Sale, turnstileToken: 
   // clientIp(), which counts an IPv6 client by its /64 (not an address).
   const visitorIp = c.req.header('cf-connecting-ip')?.trim() || 'unknown';
   // A device asking again for the ticket it holds passed the check when it got it: a reload keeps its place without a new challenge.
-  const holds = sale.turnstile && turnstileEnabled(c.env) && (await presentedTickets(c, sale.id, 'skip')).some((t) => t.r === region);
+  // Not once that ticket's admission has run out: the new place at the back is a new ticket.
+  let holds = false;
+  if (sale.turnstile && turnstileEnabled(c.env)) {
+    const held = (await presentedTickets(c, sale.id, 'skip')).find((t) => t.r === region);
+    const state = held && (await queueStub(c.env, sale.id, region, held.q).status(held.t))?.state;
+    holds = state === 'waiting' || state === 'admitted' || state === 'sold_out';
+  }
   if (sale.turnstile && turnstileEnabled(c.env) && !holds && !(await verifyTurnstile(c.env, turnstileToken, visitorIp))) {
     await refused(c, sale.id, 'turnstile_failed');
     throw new ApiError(403, 'turnstile_failed', 'The bot check did not pass. Reload the page and try again.');
@@ -300,5 +306,6 @@ saleRoutes.get('/sales/:id/queue/ws', async (c) => {
   // A response from a stub has immutable headers, and the app's middleware
   // (security headers, the region echo) adds some on the way out: hand on a
   // copy, the socket with it.
-  return res.webSocket ? new Response(null, { status: res.status, headers: res.headers, webSocket: res.webSocket }) : new Response(res.body, res);
+  if (!res.webSocket) throw new ApiError(404, 'no_ticket', 'This queue does not know the ticket any more: join it again.');
+  return new Response(null, { status: res.status, headers: res.headers, webSocket: res.webSocket });
 });

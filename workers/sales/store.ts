@@ -169,6 +169,7 @@ export function queueConfig(sale: Sale): Omit<SaleQueueConfig, 'region' | 'shard
     admissionRate: sale.admissionRate,
     admissionTtlMs: sale.admissionTtlSeconds * 1000,
     variantIds: sale.variants.map((v) => v.variantId),
+    version: Date.parse(sale.updatedAt),
   };
 }
 
@@ -208,6 +209,17 @@ export async function openSalesFor(db: Database, region: RegionCode, variantIds:
     bySale.set(r.saleId, s);
   }
   return [...bySale.values()];
+}
+
+/** Which of `variantIds` are in a sale not yet ended, in any region: they never borrow stock across regions. */
+export async function variantsInOpenSales(db: Database, variantIds: string[]): Promise<Set<string>> {
+  if (variantIds.length === 0) return new Set();
+  const rows = await db
+    .selectDistinct({ variantId: saleVariants.variantId })
+    .from(saleVariants)
+    .innerJoin(sales, eq(sales.id, saleVariants.saleId))
+    .where(and(inArray(saleVariants.variantId, variantIds), sql`${sales.endedAt} is null`, sql`(${sales.endsAt} is null or ${sales.endsAt} > now())`));
+  return new Set(rows.map((r) => r.variantId));
 }
 
 /** The variants of `skus`; 422 `unknown_sku` naming the missing ones. */

@@ -32,7 +32,7 @@ export async function verifyTurnstile(env: Pick<Env, 'TURNSTILE_SECRET_KEY' | 'T
   try {
     const res = await withTimeout(fetch(env.TURNSTILE_VERIFY_URL || SITEVERIFY, { method: 'POST', body: form }), VERIFY_TIMEOUT_MS, 'Turnstile');
     if (!res.ok) throw new Error(`siteverify answered ${res.status}`);
-    outcome = await res.json<{ success?: boolean }>();
+    outcome = (await res.json<{ success?: boolean } | null>()) ?? {};
   } catch (err) {
     console.warn(JSON.stringify({ level: 'warn', dependency: 'Turnstile', error: String(err).slice(0, 200) }));
     throw unavailable('The bot check is temporarily unavailable. Try again shortly.');
