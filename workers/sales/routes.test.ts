@@ -339,3 +339,21 @@ describe('caps and borrowing around a sale', () => {
     expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ available: 3, held: 0, sold: 0 });
   });
 });
+
+describe('the cap through the Worker', () => {
+  it('50 parallel checkouts by one admitted guest, against a cap of 2 over 4 shards, confirm exactly 2 units', async () => {
+    const sale = await scheduledSale({ units: 100, cap: 2, rate: 100, shards: 4 });
+    await until(sale.startsAt + 50);
+    const shopper = new SaleShopper();
+    expect((await shopper.join(sale.saleId)).status).toBe(201);
+    expect((await shopper.waitTurn(sale.saleId)).state).toBe('admitted');
+    const carts: string[] = [];
+    for (let i = 0; i < 50; i += 10) carts.push(...(await Promise.all(Array.from({ length: 10 }, () => shopper.cart(sale.variantId, 1)))));
+    const started = await Promise.all(carts.map((cartId) => shopper.checkout(cartId)));
+    const outcomes = await Promise.all(started.map(async (res) => settle((await res.json<any>()).checkoutId, 60_000)));
+    const count = (f: (o: any) => boolean) => outcomes.filter(f).length;
+    expect(count((o) => o.status === 'confirmed')).toBe(2);
+    expect(count((o) => o.status === 'failed' && o.reason === 'cap_exceeded')).toBe(48);
+    expect((await regionLevels(env, 'sg', [sale.variantId])).get(sale.variantId)).toMatchObject({ sold: 2, held: 0, available: 98 });
+  }, 120_000);
+});
