@@ -52,6 +52,10 @@ function workersProject(
               // rate-limit tests switch limits on for their own requests
               // (workers/middleware/rate-limit.test.ts, workers/auth/*.test.ts).
               RATE_LIMITS: 'off',
+              // Outbound webhook retries 0, 0, 1, 3, 6... s apart instead of
+              // 30 s doubling, so the real WEBHOOKS consumer drives a
+              // fail-3-times receiver to its 4th attempt within a test.
+              WEBHOOK_RETRY_BASE_SECONDS: '0.5',
               ...extraBindings,
             },
           },

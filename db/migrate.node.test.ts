@@ -21,7 +21,7 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string): Pr
 
 const expectedTables = [
   'admin_audit', 'api_tokens', 'categories', 'media', 'order_events', 'order_lines', 'orders',
-  'payments', 'prices', 'products', 'regions', 'sale_regions', 'sale_variants', 'sales', 'stock', 'users', 'variants', 'webhook_events',
+  'payments', 'prices', 'products', 'regions', 'sale_regions', 'sale_variants', 'sales', 'stock', 'users', 'variants', 'webhook_attempts', 'webhook_deliveries', 'webhook_events', 'webhook_subscriptions',
 ];
 
 /** Runs the same assertions against any Postgres. */

@@ -16,6 +16,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   customType,
   bigint,
   boolean,
@@ -528,4 +529,94 @@ export const saleRegions = pgTable(
       .references(() => regions.code, { onDelete: 'restrict' }),
   },
   (t) => [primaryKey({ columns: [t.saleId, t.regionCode], name: 'sale_regions_pkey' })],
+);
+
+// ---- outbound webhooks (workers/webhooks/) ------------------------------------
+
+/** A required reference to the row that owns this one, deleted with it. */
+const ownedBy = (name: string, parent: () => AnyPgColumn) => text(name).notNull().references(parent, { onDelete: 'cascade' });
+
+/** Events a merchant can subscribe to. Keep in step with the CHECK below. */
+export const webhookEventTypes = ['order.created', 'order.paid', 'order.cancelled', 'order.fulfilled', 'inventory.low', 'product.updated'] as const;
+export type WebhookEventType = (typeof webhookEventTypes)[number];
+
+export const webhookDeliveryStatus = ['pending', 'delivered', 'failed'] as const;
+
+/**
+ * A merchant's endpoint and the events it wants. `secret` is stored in the
+ * clear on purpose: every delivery is signed with it (HMAC needs the key
+ * itself, unlike a bearer token, whose hash suffices). It is shown once, at
+ * creation, and never answered again.
+ */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: text('id').primaryKey(),
+    url: text('url').notNull(),
+    eventTypes: text('event_types').array().notNull(),
+    secret: text('secret').notNull(),
+    description: text('description').notNull().default(''),
+    active: boolean('active').notNull().default(true),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('webhook_subscriptions_url_http', sql`${t.url} ~ '^https?://'`),
+    check('webhook_subscriptions_event_types_valid', sql`cardinality(${t.eventTypes}) between 1 and 6 and ${t.eventTypes} <@ array['order.created', 'order.paid', 'order.cancelled', 'order.fulfilled', 'inventory.low', 'product.updated']::text[]`),
+    check('webhook_subscriptions_secret_length', sql`length(${t.secret}) >= 32`),
+  ],
+);
+
+/**
+ * One event for one subscriber: the outbox the WEBHOOKS queue drains. At
+ * most one per (subscription, event), so a fan-out that runs twice sends
+ * nothing twice. `retry_until` is set by the first attempt of a series
+ * (first delivery or replay): 24 h later a delivery still failing gives up.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    subscriptionId: ownedBy('subscription_id', () => webhookSubscriptions.id),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    /** The whole body sent: `{ id, type, createdAt, data }`. */
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    status: text('status', { enum: webhookDeliveryStatus }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    retryUntil: timestamp('retry_until', { withTimezone: true, mode: 'date' }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    unique('webhook_deliveries_subscription_event_key').on(t.subscriptionId, t.eventId),
+    index('webhook_deliveries_subscription_idx').on(t.subscriptionId, t.createdAt),
+    index('webhook_deliveries_pending_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    check('webhook_deliveries_status_valid', sql`${t.status} in ('pending', 'delivered', 'failed')`),
+    check('webhook_deliveries_attempts_nonnegative', sql`${t.attempts} >= 0`),
+    check('webhook_deliveries_delivered_at', sql`(${t.status} = 'delivered') = (${t.deliveredAt} is not null)`),
+  ],
+);
+
+/** Every HTTP attempt of a delivery, numbered from 1 across replays. */
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: text('id').primaryKey(),
+    deliveryId: ownedBy('delivery_id', () => webhookDeliveries.id),
+    attempt: integer('attempt').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    statusCode: integer('status_code'),
+    error: text('error'),
+    durationMs: integer('duration_ms').notNull(),
+  },
+  (t) => [
+    unique('webhook_attempts_delivery_attempt_key').on(t.deliveryId, t.attempt),
+    check('webhook_attempts_attempt_positive', sql`${t.attempt} >= 1`),
+    check('webhook_attempts_duration_nonnegative', sql`${t.durationMs} >= 0`),
+  ],
 );

@@ -717,3 +717,25 @@ describe('lifecycle', () => {
     await expect(startPaymentSim({ apiKey: API_KEY, webhookSecret: '' })).rejects.toThrow(/webhookSecret/);
   });
 });
+
+describe('webhook receiver (stand-in for a merchant endpoint)', () => {
+  it('fails the first n requests of each delivery with 500, then answers 200, and lists what arrived', async () => {
+
+    const post = (delivery: string) =>
+      fetch(`${sim.url}/webhook-receiver/erp?fail=2`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-pasar-event': 'order.created', 'x-pasar-delivery': delivery, 'x-pasar-signature': 't=1,v1=00' },
+        body: '{"id":"evt_1"}',
+      });
+    expect([(await post('whd_a')).status, (await post('whd_a')).status, (await post('whd_b')).status, (await post('whd_a')).status]).toEqual([500, 500, 500, 200]);
+    const { requests } = (await (await fetch(`${sim.url}/webhook-receiver/erp`)).json()) as { requests: { delivery: string; status: number; body: string; event: string }[] };
+    expect(requests.map((r) => [r.delivery, r.status])).toEqual([['whd_a', 500], ['whd_a', 500], ['whd_b', 500], ['whd_a', 200]]);
+    expect(requests[0]).toMatchObject({ body: '{"id":"evt_1"}', event: 'order.created' });
+    expect(((await (await fetch(`${sim.url}/webhook-receiver/other`)).json()) as { requests: unknown[] }).requests).toEqual([]);
+  });
+
+  it('fail=always answers 500 every time (a subscriber that is down)', async () => {
+
+    for (let i = 0; i < 3; i++) expect((await fetch(`${sim.url}/webhook-receiver/down?fail=always`, { method: 'POST', body: '{}' })).status).toBe(500);
+  });
+});

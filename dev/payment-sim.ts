@@ -69,6 +69,14 @@
  * error is retried with exponential backoff, `webhookAttempts` tries in all.
  * Events are delivered independently, so on retries they can arrive out of
  * order and can race the API answer; that is what receivers must tolerate.
+ *
+ * Webhook receiver (for the store's outbound webhooks, workers/webhooks/):
+ * `POST /webhook-receiver/<name>?fail=<n>` records the request (headers
+ * `x-pasar-event`, `x-pasar-delivery`, `x-pasar-signature` and the raw body)
+ * and answers 500 to the first `n` requests of each `x-pasar-delivery`, 200
+ * after; `fail=always` answers 500 every time (a subscriber that is down).
+ * `GET /webhook-receiver/<name>` answers `{ requests: [...] }` in arrival
+ * order. No API key: it stands in for a merchant's endpoint.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -152,6 +160,18 @@ export interface WebhookDelivery {
   replay: boolean;
   state: 'pending' | 'delivered' | 'failed';
   attempts: DeliveryAttempt[];
+}
+
+/** One request a `/webhook-receiver/<name>` endpoint received. */
+export interface ReceivedWebhook {
+  at: string;
+  event: string | null;
+  delivery: string | null;
+  signature: string | null;
+  /** The raw body, as received. */
+  body: string;
+  /** What the receiver answered. */
+  status: number;
 }
 
 /** Options for {@link startPaymentSim}. */
@@ -447,6 +467,8 @@ export async function startPaymentSim(opts: PaymentSimOptions): Promise<PaymentS
   const webhookTimeoutMs = opts.webhookTimeoutMs ?? 5000;
   const log = opts.log ?? (() => {});
   let webhookUrl = opts.webhookUrl || undefined;
+  /** Outbound-webhook receivers by name: what arrived, and requests seen per delivery id. */
+  const receivers = new Map<string, { requests: ReceivedWebhook[]; seen: Map<string, number> }>();
 
   const authorizations = new Map<string, SimAuthorization>();
   /** Keyed by `<method> <path>\n<Idempotency-Key>`. */
@@ -703,6 +725,24 @@ export async function startPaymentSim(opts: PaymentSimOptions): Promise<PaymentS
     if (path === '/turnstile/v0/siteverify') {
       allow(method, ['POST'], res);
       return sendJson(res, 200, siteverify(await siteverifyFields(req, await readSimBody(req))));
+    }
+    const receiver = /^\/webhook-receiver\/([A-Za-z0-9_-]{1,64})$/.exec(path);
+    if (receiver) {
+      allow(method, ['GET', 'POST'], res);
+      const name = receiver[1]!;
+      const state = receivers.get(name) ?? { requests: [], seen: new Map<string, number>() };
+      receivers.set(name, state);
+      if (method === 'GET') return sendJson(res, 200, { requests: state.requests });
+      const header = (h: string) => (typeof req.headers[h] === 'string' ? (req.headers[h] as string) : null);
+      const delivery = header('x-pasar-delivery') ?? '';
+      const count = (state.seen.get(delivery) ?? 0) + 1;
+      state.seen.set(delivery, count);
+      const fail = url.searchParams.get('fail');
+      const failing = fail === 'always' || count <= Number(fail ?? 0);
+      const status = failing ? 500 : 200;
+      const body = (await readSimBody(req)).toString('utf8');
+      state.requests.push({ at: new Date().toISOString(), event: header('x-pasar-event'), delivery: header('x-pasar-delivery'), signature: header('x-pasar-signature'), body, status });
+      return sendJson(res, status, failing ? { error: 'receiver_failing', attempt: count } : { ok: true, attempt: count });
     }
     if (path !== '/v1' && !path.startsWith('/v1/')) throw new HttpError(404, 'not_found', `no route ${path}`);
     authenticate(req);

@@ -13,6 +13,7 @@ import { adminOrderRoutes } from './admin/orders';
 import { adminProductRoutes } from './admin/products';
 import { adminSaleRoutes } from './admin/sales';
 import { adminTokenRoutes } from './admin/tokens';
+import { adminWebhookRoutes } from './webhooks/routes';
 import { authRoutes } from './auth/routes';
 import { cartRoutes } from './carts/routes';
 import { catalogRoutes } from './catalog/routes';
@@ -98,6 +99,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/admin/api', adminOrderRoutes);
   app.route('/admin/api', adminMediaRoutes);
   app.route('/admin/api', adminTokenRoutes);
+  app.route('/admin/api', adminWebhookRoutes);
   app.route('/admin/api', adminSaleRoutes);
   app.route('/', mediaRoutes);
   app.route('/', pageRoutes);

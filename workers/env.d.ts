@@ -31,4 +31,10 @@ interface __BaseEnv_Env {
   TURNSTILE_SECRET_KEY?: string;
   /** Siteverify endpoint; Cloudflare's when unset (tests point it at dev/'s stand-in). */
   TURNSTILE_VERIFY_URL?: string;
+  /** First retry delay of an outbound webhook delivery, in seconds, doubling per attempt (default 30; tests set 0). */
+  WEBHOOK_RETRY_BASE_SECONDS?: string;
+  /** Milliseconds a subscriber may take to answer one delivery (default 10,000). */
+  WEBHOOK_TIMEOUT_MS?: string;
+  /** `inventory.low` fires when an order takes a variant's available units in its region below this (default 5). */
+  WEBHOOK_LOW_STOCK_THRESHOLD?: string;
 }

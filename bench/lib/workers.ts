@@ -211,7 +211,7 @@ function pasarWorker(opts: {
     },
     kvNamespaces: ['CATALOG'],
     r2Buckets: ['MEDIA'],
-    queueProducers: { ORDER_EVENTS: { queueName: 'pasar-order-events-bench' } },
+    queueProducers: { ORDER_EVENTS: { queueName: 'pasar-order-events-bench' }, WEBHOOKS: { queueName: 'pasar-webhooks-bench' } },
     bindings: {
       ...opts.bindings,
       ENVIRONMENT: 'development',

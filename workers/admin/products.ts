@@ -9,6 +9,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
 import { products } from '../../db/schema';
 import { publishChange, publishEverything, type CatalogChange } from '../catalog/publish';
+import { emitProductUpdated } from '../webhooks/events';
 import { ApiError, invalidRequest, notFound } from '../lib/errors';
 import { createRouter, errorResponse, fieldIssues, type FieldIssue } from '../lib/router';
 import { unstorableFields } from '../lib/text';
@@ -129,6 +130,7 @@ export const adminProductRoutes = createRouter()
       const db = c.var.services.db.primary;
       const [result] = await db.transaction((tx) => upsertProducts(tx, [input], 'create')).catch(ruleError);
       await republish(c, [result!]);
+      await emitProductUpdated(c.env, db, [{ productId: result!.productId, slug: result!.slug, change: 'created' }]);
       return c.json((await adminProduct(db, result!.productId))!, 201);
     },
   )
@@ -214,6 +216,7 @@ export const adminProductRoutes = createRouter()
         })
         .catch(ruleError);
       await republish(c, [result]);
+      await emitProductUpdated(c.env, db, [{ productId: id, slug: result.slug, change: 'updated' }]);
       return c.json((await adminProduct(db, id))!, 200);
     },
   )
@@ -241,6 +244,7 @@ export const adminProductRoutes = createRouter()
         .returning({ slug: products.slug, categoryId: products.categoryId });
       if (!row) throw notFound('No such product.');
       await republish(c, [{ productId: id, slug: row.slug, categoryId: row.categoryId, created: false }]);
+      await emitProductUpdated(c.env, db, [{ productId: id, slug: row.slug, change: 'archived' }]);
       return c.json((await adminProduct(db, id))!, 200);
     },
   )
@@ -285,9 +289,11 @@ async function importProducts(c: Context<AppEnv>): Promise<z.infer<typeof Import
   let updated = 0;
   const touchedCategories = new Set<string>();
   let batch: { line: number; input: ProductInput }[] = [];
+  const written: Parameters<typeof emitProductUpdated>[2] = [];
 
   const record = (results: UpsertResult[]) => {
     for (const r of results) {
+      written.push({ productId: r.productId, slug: r.slug, change: r.created ? 'created' : 'updated' });
       if (r.created) created++;
       else updated++;
       touchedCategories.add(r.categoryId);
@@ -374,6 +380,7 @@ async function importProducts(c: Context<AppEnv>): Promise<z.infer<typeof Import
   await flush();
 
   if (created + updated > 0) await publishEverything(db, c.env.CATALOG, [...touchedCategories]);
+  if (written.length) await emitProductUpdated(c.env, db, written);
   errors.sort((a, b) => a.line - b.line);
   return { lines, created, updated, failed: errors.length, errors };
 }

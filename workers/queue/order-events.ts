@@ -2,6 +2,12 @@
  * Consumer of the `ORDER_EVENTS` queue: `order.created` (checkout saga),
  * `order.cancelled` and `order.fulfilled` (admin orders API).
  *
+ * It also fans each of them out to the merchants' webhook subscriptions
+ * (../webhooks/events.ts): a `webhook_deliveries` row per subscriber and a
+ * message on WEBHOOKS each, never an HTTP call here. The fan-out runs for a
+ * processed event and for a duplicate one (the first run may have failed
+ * after the marker), and is idempotent by its event ids.
+ *
  * For each event, once per order and event type:
  * - the catalog's availability is brought up to date: variants with nothing
  *   left in the order's region are flagged sold out, variants with stock again
@@ -26,6 +32,7 @@ import { orderEvents, orderLines, orders } from '../../db/schema';
 import { regionLevels } from '../inventory/shards';
 import { clearSoldOut, markSoldOut } from '../inventory/soldout';
 import { createServices, type Services } from '../services';
+import { emitOrderWebhooks } from '../webhooks/events';
 
 /** The body every producer puts on `ORDER_EVENTS`. */
 export interface OrderEvent {
@@ -161,6 +168,7 @@ async function handleMessage(env: Env, services: Services, queue: string, messag
   }
   try {
     const outcome = await processEvent(env, services, message.id, body as OrderEvent & { type: HandledType });
+    if (outcome === 'processed' || outcome === 'duplicate') await emitOrderWebhooks(env, services.db.primary, body.type, body.orderId, body.at);
     if (outcome === 'poison') log('warn', { queue, messageId: message.id, msg: 'dropping event of unknown order', type: body.type, orderId: body.orderId });
     else log('info', { queue, messageId: message.id, msg: `order event ${outcome}`, type: body.type, orderId: body.orderId, attempts: message.attempts });
     message.ack();
