@@ -634,7 +634,17 @@ export class Checkout extends DurableObject<Env> {
     }
     const parts = JSON.parse(row.parts_json!) as HoldPart[];
     await releaseParts(this.env, parts).catch(() => {});
+    await this.announceCancelled(row, reason);
     this.finish(row.id, reason);
+  }
+
+  /**
+   * Puts the cancellation on ORDER_EVENTS, as the admin API's cancel does, so
+   * the buyer is told and merchants' webhooks hear it. Best effort: the
+   * event is in order_events (the outbox) either way.
+   */
+  private async announceCancelled(row: Row, reason: string): Promise<void> {
+    await this.env.ORDER_EVENTS.send({ type: 'order.cancelled', orderId: row.order_id, at: new Date().toISOString(), data: { checkoutId: row.id, reason } }).catch(() => {});
   }
 
   /** Ends a checkout whose order was written but whose payment cannot be captured. */
@@ -652,6 +662,7 @@ export class Checkout extends DurableObject<Env> {
       await db.close();
     }
     await releaseParts(this.env, JSON.parse(row.parts_json!) as HoldPart[]).catch(() => {});
+    await this.announceCancelled(row, 'payment_failed');
     this.finish(row.id, 'payment_failed');
   }
 

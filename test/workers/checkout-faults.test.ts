@@ -11,6 +11,7 @@ import { createDatabase } from '../../db/client';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { randomToken } from '../../workers/lib/ids';
 import { regionLevels } from '../../workers/inventory/shards';
+import { processedMarkerId } from '../../workers/queue/order-events';
 import { call, cartWith, checkoutBody, ordersFor, settle, simAuthorizations, startCheckout, stockedVariant } from './shop';
 
 const control = (action: 'pause' | 'resume') => fetch(`${env.TEST_CONTROL_URL}/pg/${action}`, { method: 'POST' });
@@ -79,7 +80,19 @@ describe('the authorisation is voided before capture', () => {
 
     const done = await settle(checkoutId, 60_000);
     expect(done).toMatchObject({ status: 'failed', reason: 'payment_failed' });
-    expect(await ordersFor(checkoutId)).toEqual([expect.objectContaining({ status: 'cancelled' })]);
+    const [order] = await ordersFor(checkoutId);
+    expect(order).toMatchObject({ status: 'cancelled' });
+    // The cancellation went out on ORDER_EVENTS: its consumer told the buyer (and would tell webhooks).
+    await expect
+      .poll(async () => {
+        const db = createDatabase(env);
+        try {
+          return (await db.primary.execute<{ n: number }>(sql`select count(*)::int as n from order_events where id = ${processedMarkerId('order.cancelled', order!.id)}`)).rows[0]!.n;
+        } finally {
+          await db.close();
+        }
+      }, { timeout: 15_000 })
+      .toBe(1);
     expect((await regionLevels(env, 'sg', [variantId])).get(variantId)).toMatchObject({ received: 3, available: 3, held: 0, sold: 0 });
     expect((await simAuthorizations(checkoutId)).filter((a) => a.status === 'captured')).toHaveLength(0);
   }, 90_000);
