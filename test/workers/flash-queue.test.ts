@@ -206,7 +206,9 @@ describe('flash sale queue', () => {
       for (const o of outcomes.filter((o) => o.quantity > CAP)) expect(o).toMatchObject({ status: 'failed', reason: 'cap_exceeded' });
       const reasons: Record<string, number> = {};
       for (const o of outcomes) reasons[o.status === 'failed' ? o.reason! : o.status] = (reasons[o.status === 'failed' ? o.reason! : o.status] ?? 0) + 1;
-      expect(Object.keys(reasons).sort()).toEqual(expect.arrayContaining(['cap_exceeded', 'confirmed', 'out_of_stock']));
+      // Out of stock happens only when someone admitted finds less than they
+      // ask for; the sold-out mark stops admission, so a run may end without.
+      expect(Object.keys(reasons).sort()).toEqual(expect.arrayContaining(['cap_exceeded', 'confirmed']));
       expect(Object.keys(reasons).filter((k) => !['cap_exceeded', 'confirmed', 'out_of_stock'].includes(k))).toEqual([]);
 
       // Charges equal orders: one captured authorisation per confirmed checkout, none for the rest.
