@@ -25,6 +25,7 @@ import type { PaymentSim } from '../../dev/payment-sim';
 import { seedFixtures } from '../../db/seed';
 import type { RunningWorker } from '../lib/workers';
 import { envInt } from '../lib/settings';
+import { answerOf } from '../lib/http';
 
 export interface CheckoutSettings {
   units: number;
@@ -102,14 +103,7 @@ async function call(base: string, method: string, path: string, body?: unknown, 
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(60_000),
   });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, json, text };
+  return answerOf(res);
 }
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0);

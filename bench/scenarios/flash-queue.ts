@@ -37,6 +37,7 @@ import type { PaymentSim } from '../../dev/payment-sim';
 import { seedFixtures } from '../../db/seed';
 import type { RunningWorker } from '../lib/workers';
 import { envInt } from '../lib/settings';
+import { answerOf } from '../lib/http';
 
 export interface QueueSettings {
   shoppers: number;
@@ -222,14 +223,7 @@ async function call(base: string, s: Shopper | null, method: string, path: strin
     signal: AbortSignal.timeout(10_000),
   });
   s?.keep(res);
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, json, text };
+  return answerOf(res);
 }
 
 export async function runQueueSale(opts: {
