@@ -363,7 +363,9 @@ export const orders = pgTable(
       'orders_amounts_non_negative',
       sql`${t.subtotalAmount} >= 0 and ${t.shippingAmount} >= 0 and ${t.discountAmount} >= 0 and ${t.taxAmount} >= 0 and ${t.totalAmount} >= 0`,
     ),
-    check('orders_discount_within_subtotal', sql`${t.discountAmount} <= ${t.subtotalAmount}`),
+    // Free shipping discounts the shipping, so a discount may reach the subtotal plus shipping, never more.
+    check('orders_discount_within_charges', sql`${t.discountAmount} <= ${t.subtotalAmount} + ${t.shippingAmount}`),
+    check('orders_total_adds_up', sql`${t.totalAmount} = ${t.subtotalAmount} + ${t.shippingAmount} - ${t.discountAmount}`),
   ],
 );
 
@@ -383,9 +385,12 @@ export const orderLines = pgTable(
     quantity: integer('quantity').notNull(),
     unitAmount: amount('unit_amount').notNull(),
     lineAmount: amount('line_amount').notNull(),
+    /** The part of the order's item and order discounts taken off this line (see `order_discounts`). */
+    discountAmount: amount('discount_amount').notNull().default(0),
   },
   (t) => [
     unique('order_lines_order_variant_key').on(t.orderId, t.variantId),
+    check('order_lines_discount_within_line', sql`${t.discountAmount} >= 0 and ${t.discountAmount} <= ${t.lineAmount}`),
     check('order_lines_quantity_range', sql`${t.quantity} between 1 and 99`),
     check('order_lines_unit_non_negative', sql`${t.unitAmount} >= 0`),
     check('order_lines_total_matches', sql`${t.lineAmount} = ${t.unitAmount} * ${t.quantity}`),
@@ -618,5 +623,217 @@ export const webhookAttempts = pgTable(
     unique('webhook_attempts_delivery_attempt_key').on(t.deliveryId, t.attempt),
     check('webhook_attempts_attempt_positive', sql`${t.attempt} >= 1`),
     check('webhook_attempts_duration_nonnegative', sql`${t.durationMs} >= 0`),
+  ],
+);
+
+// ---------------------------------------------------------------------------
+// Shipping, promotions and price lists (issue 11)
+// ---------------------------------------------------------------------------
+
+/**
+ * The flat shipping charge of a region, optionally free from a subtotal on.
+ * A region without a row ships free. The composite foreign key keeps the
+ * amount in the region's currency.
+ */
+export const shippingRates = pgTable(
+  'shipping_rates',
+  {
+    regionCode: text('region_code').primaryKey(),
+    currency: text('currency').notNull(),
+    amount: amount('amount').notNull(),
+    /** Subtotal (after item discounts) from which shipping is free; null: never. */
+    freeOverAmount: amount('free_over_amount'),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    foreignKey({ columns: [t.regionCode, t.currency], foreignColumns: [regions.code, regions.currency], name: 'shipping_rates_region_currency_fk' }).onDelete('restrict'),
+    check('shipping_rates_amount_non_negative', sql`${t.amount} >= 0`),
+    check('shipping_rates_free_over_positive', sql`${t.freeOverAmount} is null or ${t.freeOverAmount} > 0`),
+  ],
+);
+
+export const promotionKinds = ['percentage', 'fixed', 'free_shipping', 'buy_x_get_y'] as const;
+export type PromotionKind = (typeof promotionKinds)[number];
+export const promotionTargets = ['cart', 'categories', 'variants'] as const;
+export type PromotionTarget = (typeof promotionTargets)[number];
+
+/**
+ * A discount: automatic (no code) or redeemed by a code. The CHECKs make
+ * each kind carry exactly what it needs: a percentage its basis points, a
+ * fixed amount its amount and currency (so its region), a buy-X-get-Y its
+ * quantities and the percentage off the free units.
+ */
+export const promotions = pgTable(
+  'promotions',
+  {
+    id: text('id').primaryKey(),
+    /** Shown to shoppers on the cart and the order, e.g. `10% off audio`. */
+    title: text('title').notNull(),
+    /** Upper-case code shoppers type; null for an automatic promotion. */
+    code: text('code').unique(),
+    kind: text('kind', { enum: promotionKinds }).notNull(),
+    /** Percentage off in basis points (1000 = 10%): `percentage`, and the discount on the Y units of `buy_x_get_y` (10000 = free). */
+    percentBps: integer('percent_bps'),
+    /** `fixed`: minor units of `currency` off. */
+    amount: amount('amount'),
+    /** Null: every region (only kinds without an amount). */
+    regionCode: text('region_code'),
+    currency: text('currency'),
+    /** Subtotal (in `currency`) the cart must reach; needs a region. */
+    minSubtotalAmount: amount('min_subtotal_amount'),
+    appliesTo: text('applies_to', { enum: promotionTargets }).notNull().default('cart'),
+    buyQuantity: smallint('buy_quantity'),
+    getQuantity: smallint('get_quantity'),
+    startsAt: timestamp('starts_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** Null: runs until disabled. */
+    endsAt: timestamp('ends_at', { withTimezone: true, mode: 'date' }),
+    /** Orders that may use it in all; null: unlimited. */
+    usageLimit: integer('usage_limit'),
+    /** Orders one customer (account or email) may use it for; null: unlimited. */
+    usageLimitPerCustomer: integer('usage_limit_per_customer'),
+    active: boolean('active').notNull().default(true),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    foreignKey({ columns: [t.regionCode, t.currency], foreignColumns: [regions.code, regions.currency], name: 'promotions_region_currency_fk' }).onDelete('restrict'),
+    check('promotions_kind_valid', sql`${t.kind} in ('percentage', 'fixed', 'free_shipping', 'buy_x_get_y')`),
+    check('promotions_applies_to_valid', sql`${t.appliesTo} in ('cart', 'categories', 'variants')`),
+    check('promotions_title_length', sql`char_length(${t.title}) between 1 and 200`),
+    check('promotions_code_format', sql`${t.code} is null or ${t.code} ~ '^[A-Z0-9][A-Z0-9_-]{2,39}$'`),
+    check('promotions_region_with_currency', sql`(${t.regionCode} is null) = (${t.currency} is null)`),
+    check('promotions_percentage_shape', sql`${t.kind} <> 'percentage' or (${t.percentBps} between 1 and 10000 and ${t.amount} is null)`),
+    check('promotions_fixed_shape', sql`${t.kind} <> 'fixed' or (${t.amount} > 0 and ${t.currency} is not null and ${t.percentBps} is null)`),
+    check('promotions_free_shipping_shape', sql`${t.kind} <> 'free_shipping' or (${t.amount} is null and ${t.percentBps} is null and ${t.appliesTo} = 'cart')`),
+    check(
+      'promotions_buy_x_get_y_shape',
+      sql`(${t.kind} = 'buy_x_get_y') = (${t.buyQuantity} is not null and ${t.getQuantity} is not null) and (${t.kind} <> 'buy_x_get_y' or (${t.buyQuantity} between 1 and 99 and ${t.getQuantity} between 1 and 99 and ${t.percentBps} between 1 and 10000 and ${t.appliesTo} <> 'cart'))`,
+    ),
+    check('promotions_min_subtotal_needs_currency', sql`${t.minSubtotalAmount} is null or (${t.minSubtotalAmount} > 0 and ${t.currency} is not null)`),
+    check('promotions_ends_after_start', sql`${t.endsAt} is null or ${t.endsAt} > ${t.startsAt}`),
+    check('promotions_usage_limit_positive', sql`${t.usageLimit} is null or ${t.usageLimit} > 0`),
+    check('promotions_usage_limit_per_customer_positive', sql`${t.usageLimitPerCustomer} is null or ${t.usageLimitPerCustomer} > 0`),
+    index('promotions_automatic_idx').on(t.startsAt).where(sql`${t.code} is null and ${t.active}`),
+  ],
+);
+
+/** The categories a `categories` promotion discounts (a product in a sub-category counts). */
+export const promotionCategories = pgTable(
+  'promotion_categories',
+  {
+    promotionId: ownedBy('promotion_id', () => promotions.id),
+    categoryId: text('category_id')
+      .notNull()
+      .references(() => categories.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.promotionId, t.categoryId], name: 'promotion_categories_pkey' })],
+);
+
+/** The variants a `variants` promotion discounts. */
+export const promotionVariants = pgTable(
+  'promotion_variants',
+  {
+    promotionId: ownedBy('promotion_id', () => promotions.id),
+    variantId: text('variant_id')
+      .notNull()
+      .references(() => variants.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.promotionId, t.variantId], name: 'promotion_variants_pkey' })],
+);
+
+export const redemptionStatus = ['held', 'redeemed', 'released'] as const;
+
+/**
+ * One checkout's use of a limited promotion. `held` from the checkout's
+ * price step until its order is written (`redeemed`) or it fails
+ * (`released`); a hold past `expires_at` no longer counts. Limits are
+ * checked and the hold written in one transaction under the promotion's row
+ * lock, so parallel checkouts cannot both take the last use. Unique per
+ * (promotion, checkout): a retried step redeems once.
+ */
+export const promotionRedemptions = pgTable(
+  'promotion_redemptions',
+  {
+    id: text('id').primaryKey(),
+    promotionId: text('promotion_id')
+      .notNull()
+      .references(() => promotions.id, { onDelete: 'restrict' }),
+    checkoutId: text('checkout_id').notNull(),
+    orderId: text('order_id').references(() => orders.id, { onDelete: 'set null' }),
+    /** The buyer's email (lower case) and account, for per-customer limits. */
+    email: text('email').notNull(),
+    userId: text('user_id'),
+    status: text('status', { enum: redemptionStatus }).notNull().default('held'),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    unique('promotion_redemptions_promotion_checkout_key').on(t.promotionId, t.checkoutId),
+    index('promotion_redemptions_promotion_idx').on(t.promotionId, t.status),
+    index('promotion_redemptions_email_idx').on(t.promotionId, t.email),
+    index('promotion_redemptions_user_idx').on(t.promotionId, t.userId),
+    check('promotion_redemptions_status_valid', sql`${t.status} in ('held', 'redeemed', 'released')`),
+    check('promotion_redemptions_redeemed_has_order', sql`${t.status} <> 'redeemed' or ${t.orderId} is not null`),
+  ],
+);
+
+/** Each discount an order received, as shown to the buyer. Lines carry their share in `order_lines.discount_amount`. */
+export const orderDiscounts = pgTable(
+  'order_discounts',
+  {
+    id: text('id').primaryKey(),
+    orderId: ownedBy('order_id', () => orders.id),
+    promotionId: text('promotion_id').references(() => promotions.id, { onDelete: 'set null' }),
+    code: text('code'),
+    title: text('title').notNull(),
+    kind: text('kind', { enum: promotionKinds }).notNull(),
+    amount: amount('amount').notNull(),
+  },
+  (t) => [
+    unique('order_discounts_order_promotion_key').on(t.orderId, t.promotionId),
+    check('order_discounts_amount_positive', sql`${t.amount} > 0`),
+  ],
+);
+
+/**
+ * A scheduled set of sale prices for one region. While it runs, its prices
+ * replace the shelf price (`prices.amount`), which is then shown as the
+ * compare-at price. When several overlap, the lowest price wins.
+ */
+export const priceLists = pgTable(
+  'price_lists',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    regionCode: text('region_code').notNull(),
+    currency: text('currency').notNull(),
+    startsAt: timestamp('starts_at', { withTimezone: true, mode: 'date' }).notNull(),
+    endsAt: timestamp('ends_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    foreignKey({ columns: [t.regionCode, t.currency], foreignColumns: [regions.code, regions.currency], name: 'price_lists_region_currency_fk' }).onDelete('restrict'),
+    check('price_lists_name_length', sql`char_length(${t.name}) between 1 and 200`),
+    check('price_lists_ends_after_start', sql`${t.endsAt} is null or ${t.endsAt} > ${t.startsAt}`),
+    index('price_lists_region_idx').on(t.regionCode, t.startsAt),
+  ],
+);
+
+/** A variant's price in a price list (in the list's region currency). */
+export const priceListPrices = pgTable(
+  'price_list_prices',
+  {
+    priceListId: ownedBy('price_list_id', () => priceLists.id),
+    variantId: text('variant_id')
+      .notNull()
+      .references(() => variants.id, { onDelete: 'cascade' }),
+    amount: amount('amount').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.priceListId, t.variantId], name: 'price_list_prices_pkey' }),
+    index('price_list_prices_variant_idx').on(t.variantId),
+    check('price_list_prices_amount_non_negative', sql`${t.amount} >= 0`),
   ],
 );

@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import type { Region } from '../../db/regions';
 import { mediaUrl } from '../catalog/queries';
+import { effectiveAmount, runningListPrice } from '../prices/effective';
 import { money, type Money } from '../lib/money';
 import type { CartLine } from './store';
 
@@ -58,8 +59,10 @@ export interface VariantFacts {
   productSlug: string;
   /** Variant and product both active. */
   active: boolean;
-  /** Price in the region, or null when not sold there. */
+  /** Price in the region now (a running price list's when lower than the shelf price), or null when not sold there. */
   amount: number | null;
+  /** The product's category and that category's parent (promotions on a category cover its sub-categories). */
+  categoryIds: string[];
   image: { url: string; alt: string } | null;
 }
 
@@ -76,15 +79,20 @@ export async function loadVariantFacts(db: Database, region: Region, variantIds:
     product_slug: string;
     product_status: string;
     amount: number | null;
+    category_id: string;
+    parent_category_id: string | null;
     image_key: string | null;
     image_alt: string | null;
   }>(sql`
     select v.id, v.sku, v.title as variant_title, v.status as variant_status,
            p.title as product_title, p.slug as product_slug, p.status as product_status,
-           pr.amount::float8 as amount, img.key as image_key, img.alt as image_alt
+           ${effectiveAmount(sql`pr.amount`)}::float8 as amount, p.category_id, c.parent_id as parent_category_id,
+           img.key as image_key, img.alt as image_alt
     from variants v
     join products p on p.id = v.product_id
+    join categories c on c.id = p.category_id
     left join prices pr on pr.variant_id = v.id and pr.region_code = ${region.code}
+    ${runningListPrice(sql`v.id`, region.code)}
     left join lateral (
       select m.key, m.alt from media m where m.product_id = p.id order by m.position, m.key limit 1
     ) img on true
@@ -103,6 +111,7 @@ export async function loadVariantFacts(db: Database, region: Region, variantIds:
         productSlug: r.product_slug,
         active: r.variant_status === 'active' && r.product_status === 'active',
         amount: r.amount === null ? null : Number(r.amount),
+        categoryIds: r.parent_category_id ? [r.category_id, r.parent_category_id] : [r.category_id],
         image: r.image_key ? { url: mediaUrl(r.image_key), alt: r.image_alt ?? '' } : null,
       },
     ]),
