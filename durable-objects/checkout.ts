@@ -1,7 +1,8 @@
 /**
  * `Checkout`: one object per checkout id, running that checkout's saga:
  *
- *   price (cart from Redis, prices from the origin primary)
+ *   price (cart from Redis, prices and promotions from the origin primary;
+ *          the uses of limited promotions held)
  *   -> reserve (every line in the inventory shards, all or none)
  *   -> authorize (payment provider, idempotency key = checkout id)
  *   -> write order (one Postgres transaction, unique on checkout id)
@@ -13,8 +14,8 @@
  * saga runs from the alarm: a transient failure (Postgres down, provider 5xx,
  * a restart) reschedules the alarm with backoff and the step runs again with
  * the same ids, so the checkout is delayed, never lost or done twice.
- * Failures release the holds (and void an authorisation) and end in `failed`
- * with a reason.
+ * Failures release the holds and promotion uses (and void an authorisation)
+ * and end in `failed` with a reason.
  */
 import { Redis } from '@upstash/redis/cloudflare';
 import { DurableObject } from 'cloudflare:workers';
@@ -22,9 +23,12 @@ import { and, eq } from 'drizzle-orm';
 import { createDatabase, currentLsn } from '../db/client';
 import { parseReplicas } from '../db/replicas';
 import { REGIONS, type RegionCode } from '../db/regions';
-import { orderEvents, orderLines, orders, payments } from '../db/schema';
+import { orderDiscounts, orderEvents, orderLines, orders, payments } from '../db/schema';
 import { getTableConfig } from 'drizzle-orm/pg-core';
-import { clearCart, priceCart, readCart } from '../workers/carts/store';
+import { quoteCart, quoteOf, type Quote } from '../workers/carts/quote';
+import { clearCart, readCart } from '../workers/carts/store';
+import type { PromotionKind } from '../workers/promotions/engine';
+import { holdUses, NoRoom, redeemUses, releaseUses, type UseRequest } from '../workers/promotions/store';
 import { commitParts, releaseParts, reserveAcross, stableHash, type CapRequest, type HoldPart } from '../workers/inventory/shards';
 import { openSalesFor, variantsInOpenSales, type OpenSale } from '../workers/sales/store';
 import { queueStub } from '../workers/sales/tickets';
@@ -89,10 +93,26 @@ interface FrozenLine {
   title: string;
   quantity: number;
   unitAmount: number;
+  /** This line's share of the order's item and order promotions. */
+  discountAmount?: number;
   /** The flash sale this line is bought in: its cap applies and its queue hears the outcome. */
   sale?: { id: string; cap: number; queueShards: number };
   /** In an open sale somewhere: never borrowed from another region (a lender's units are its sale's, behind its queue). */
   noBorrow?: true;
+}
+
+/** The order's money beyond its lines, frozen at the price step with the lines. */
+interface Pricing {
+  subtotal: number;
+  shipping: number;
+  discount: number;
+  /** The cart's code that applied, if any (dropped from the cart when the order is confirmed). */
+  code: string | null;
+  discounts: { promotionId: string; code: string | null; title: string; kind: PromotionKind; amount: number }[];
+  /** Uses to hold (price step) and redeem (order write). */
+  uses: UseRequest[];
+  /** Set once holding has begun, so a failure gives the uses back. */
+  holding?: true;
 }
 
 type Row = {
@@ -113,6 +133,7 @@ type Row = {
   order_token: string | null;
   last_lsn: string | null;
   step_at: number | null;
+  pricing_json: string | null;
   attempts: number;
   created_at: number;
 };
@@ -190,7 +211,12 @@ const MIGRATIONS = [
   // and when the current step began (the payment deadline counts from it).
   `alter table checkout add column last_lsn text;
    alter table checkout add column step_at integer;`,
+  // Shipping, promotions and their uses (v3; older code refuses v3 objects: roll forward only).
+  `alter table checkout add column pricing_json text;`,
 ] as const;
+
+/** How many times the price step drops an automatic promotion whose uses ran out and prices again. */
+const MAX_REPRICES = 3;
 
 export class Checkout extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -301,43 +327,94 @@ export class Checkout extends DurableObject<Env> {
     const region = REGIONS[cart.region];
     const db = createDatabase(this.env);
     try {
-      const priced = await priceCart(db.primary, region, cart.lines).catch((err) => {
+      let quote = await quoteCart(db.primary, region, cart.lines, cart.code ?? null).catch((err) => {
         throw new Retry(`pricing failed: ${err}`);
       });
+      const priced = quote.priced;
       const unavailable = priced.items.filter((i) => i.status !== 'ok');
       if (unavailable.length) throw new Fail('unavailable_items');
+      // The code the shopper applied must still apply: charging without the
+      // discount they were shown would be worse than saying why not.
+      if (quote.evaluation.code && !quote.evaluation.code.applied) throw new Fail(quote.evaluation.code.reason);
       const variantIds = priced.items.map((i) => i.variantId);
       const [open, inSales] = await Promise.all([openSalesFor(db.primary, region.code, variantIds), variantsInOpenSales(db.primary, variantIds)]).catch((err) => {
         throw new Retry(`sale lookup failed: ${err}`);
       });
       const saleOf = new Map(open.flatMap((o) => o.variantIds.map((id) => [id, o] as const)));
-      const lines: FrozenLine[] = priced.items.map((i) => {
-        const sale = saleOf.get(i.variantId);
-        return {
-          variantId: i.variantId,
-          sku: i.sku,
-          title: i.title,
-          quantity: i.quantity,
-          unitAmount: i.unitPrice.amount,
-          ...(sale ? { sale: { id: sale.saleId, cap: sale.cap, queueShards: sale.queueShards } } : {}),
-          ...(inSales.has(i.variantId) ? { noBorrow: true } : {}),
-        };
-      });
+      const frozen = (): FrozenLine[] =>
+        priced.items.map((i) => {
+          const sale = saleOf.get(i.variantId);
+          const discountAmount = quote.evaluation.lineDiscounts[i.variantId];
+          return {
+            variantId: i.variantId,
+            sku: i.sku,
+            title: i.title,
+            quantity: i.quantity,
+            unitAmount: i.unitPrice.amount,
+            ...(discountAmount ? { discountAmount } : {}),
+            ...(sale ? { sale: { id: sale.saleId, cap: sale.cap, queueShards: sale.queueShards } } : {}),
+            ...(inSales.has(i.variantId) ? { noBorrow: true } : {}),
+          };
+        });
       const refusal = await this.admissionRefusal(open, region.code, request);
       if (refusal) {
         // Kept so the sale's report hears of this refused attempt.
-        this.sql.exec('update checkout set region = ?, lines_json = ? where id = ?', region.code, JSON.stringify(lines), row.id);
+        this.sql.exec('update checkout set region = ?, lines_json = ? where id = ?', region.code, JSON.stringify(frozen()), row.id);
         throw new Fail(refusal);
+      }
+      // Hold the uses of limited promotions (all or none). An automatic
+      // promotion that ran out is dropped and the cart priced again; the
+      // code's running out fails the checkout with the reason.
+      const customer = { email: request.email, ...(request.userId ? { userId: request.userId } : {}) };
+      let pricing = this.pricingOf(quote);
+      for (let attempt = 0; ; attempt++) {
+        // Recorded before the outbound call: if the object dies after the
+        // holds are written, a later failure still gives them back.
+        this.sql.exec('update checkout set pricing_json = ? where id = ?', JSON.stringify({ ...pricing, holding: true }), row.id);
+        const held = await holdUses(db.primary, row.id, customer, pricing.uses).catch((err) => {
+          throw new Retry(`promotion hold failed: ${err}`);
+        });
+        if (held.ok) break;
+        const dropped = quote.evaluation.applied.find((a) => a.promotionId === held.promotionId);
+        if (!dropped || dropped.code !== null || attempt >= MAX_REPRICES) throw new Fail(held.reason);
+        const context = { ...quote.context, promotions: quote.context.promotions.filter((p) => p.id !== held.promotionId) };
+        quote = { ...quoteOf(region, priced, quote.facts, context, cart.code ?? null), facts: quote.facts };
+        pricing = this.pricingOf(quote);
       }
       this.advance(row.id, 'pending', 'reserve', {
         region: region.code,
-        lines_json: JSON.stringify(lines),
-        total_amount: priced.subtotal.amount,
+        lines_json: JSON.stringify(frozen()),
+        total_amount: quote.evaluation.total,
         currency: priced.subtotal.currency,
+        pricing_json: JSON.stringify({ ...pricing, holding: true }),
       });
     } finally {
       await db.close();
     }
+  }
+
+  /** The order's totals, discount lines and promotion uses of a quote. */
+  private pricingOf(quote: Quote): Pricing {
+    const e = quote.evaluation;
+    const byId = new Map(quote.context.promotions.map((p) => [p.id, p]));
+    return {
+      subtotal: e.subtotal,
+      shipping: e.shipping,
+      discount: e.discount,
+      code: e.code?.applied ? e.code.code : null,
+      discounts: e.applied.map((a) => ({ promotionId: a.promotionId, code: a.code, title: a.title, kind: a.kind, amount: a.amount })),
+      uses: e.applied.map((a) => ({
+        promotionId: a.promotionId,
+        usageLimit: byId.get(a.promotionId)?.usageLimit ?? null,
+        usageLimitPerCustomer: byId.get(a.promotionId)?.usageLimitPerCustomer ?? null,
+      })),
+    };
+  }
+
+  /** The frozen pricing, or the plain one of a checkout priced before promotions existed. */
+  private pricing(row: Row): Pricing {
+    if (row.pricing_json) return JSON.parse(row.pricing_json) as Pricing;
+    return { subtotal: row.total_amount!, shipping: 0, discount: 0, code: null, discounts: [], uses: [] };
   }
 
   /**
@@ -483,6 +560,7 @@ export class Checkout extends DurableObject<Env> {
   /** Writes the order, its lines, the payment and the order.created event in one transaction. */
   private async writeOrder(row: Row, request: CheckoutRequest): Promise<void> {
     const lines = JSON.parse(row.lines_json!) as FrozenLine[];
+    const pricing = this.pricing(row);
     const db = createDatabase(this.env);
     try {
       const tokenHash = await sha256Hex(row.order_token!);
@@ -499,7 +577,9 @@ export class Checkout extends DurableObject<Env> {
               regionCode: row.region!,
               currency: row.currency!,
               status: 'confirmed',
-              subtotalAmount: row.total_amount!,
+              subtotalAmount: pricing.subtotal,
+              shippingAmount: pricing.shipping,
+              discountAmount: pricing.discount,
               totalAmount: row.total_amount!,
               taxAmount: taxIncluded(row.total_amount!, REGIONS[row.region as RegionCode].taxRateBps),
               shippingAddress: request.shippingAddress,
@@ -519,8 +599,16 @@ export class Checkout extends DurableObject<Env> {
               quantity: l.quantity,
               unitAmount: l.unitAmount,
               lineAmount: l.unitAmount * l.quantity,
+              discountAmount: l.discountAmount ?? 0,
             })),
           );
+          if (pricing.discounts.length) {
+            await tx.insert(orderDiscounts).values(
+              pricing.discounts.map((d) => ({ id: newId('odc'), orderId: row.order_id!, promotionId: d.promotionId, code: d.code, title: d.title, kind: d.kind, amount: d.amount })),
+            );
+          }
+          // The uses become the order's in its own transaction: one exists exactly when the other does.
+          await redeemUses(tx, row.id, row.order_id!, { email: request.email, ...(request.userId ? { userId: request.userId } : {}) }, pricing.uses);
           await tx
             .insert(payments)
             .values({
@@ -542,6 +630,8 @@ export class Checkout extends DurableObject<Env> {
           });
         })
         .catch((err) => {
+          // A use held so long it lapsed, and was taken by someone else meanwhile.
+          if (err instanceof NoRoom) throw new Fail(err.reason);
           const refusal = databaseRefusal(err);
           if (refusal?.code === '23505' && refusal.constraint === ORDER_NUMBER_CONSTRAINT) {
             // Eight random digits can collide: draw another number and write again.
@@ -607,7 +697,7 @@ export class Checkout extends DurableObject<Env> {
     // Only what was bought leaves the cart: a line added in another tab while
     // paying stays for next time.
     const bought = (JSON.parse(row.lines_json!) as FrozenLine[]).map((l) => ({ variantId: l.variantId, quantity: l.quantity }));
-    await clearCart(this.redis(), request.cartId, bought).catch(() => {
+    await clearCart(this.redis(), request.cartId, bought, this.pricing(row).code ?? '').catch(() => {
       // A cart that could not be emptied is a nuisance, not a lost order.
     });
     await this.env.ORDER_EVENTS.send({ type: 'order.created', orderId: row.order_id, at: new Date().toISOString(), data: { checkoutId: row.id } }).catch(() => {
@@ -675,6 +765,7 @@ export class Checkout extends DurableObject<Env> {
    */
   private async fail(reason: string): Promise<void> {
     const row = this.row()!;
+    if (row.pricing_json && this.pricing(row).holding) await this.releasePromotionUses(row);
     if (row.parts_json) {
       await releaseParts(this.env, JSON.parse(row.parts_json) as HoldPart[]).catch(async () => {
         // Holds expire by themselves; releasing early is a courtesy to other shoppers.
@@ -686,6 +777,22 @@ export class Checkout extends DurableObject<Env> {
     if (!mayHoldAuthorization) return this.finish(row.id, reason);
     this.advance(row.id, 'failed', 'void', { reason });
     await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  /**
+   * Gives back the promotion uses this checkout held. Best effort: a hold
+   * Postgres did not hear the release of lapses by itself
+   * (`REDEMPTION_HOLD_MS`), so a code is never lost for good.
+   */
+  private async releasePromotionUses(row: Row): Promise<void> {
+    const db = createDatabase(this.env);
+    try {
+      await releaseUses(db.primary, row.id);
+    } catch (err) {
+      console.warn(JSON.stringify({ level: 'warn', msg: 'promotion uses not released; they lapse', checkoutId: row.id, error: String(err).slice(0, 300) }));
+    } finally {
+      await db.close();
+    }
   }
 
   /** Whether the authorise step has called the provider at least once. */

@@ -12,6 +12,7 @@ import { adminInventoryRoutes } from './admin/inventory';
 import { adminOrderRoutes } from './admin/orders';
 import { adminProductRoutes } from './admin/products';
 import { adminSaleRoutes } from './admin/sales';
+import { adminPromotionRoutes } from './admin/promotions';
 import { adminTokenRoutes } from './admin/tokens';
 import { adminWebhookRoutes } from './webhooks/routes';
 import { authRoutes } from './auth/routes';
@@ -101,6 +102,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/admin/api', adminTokenRoutes);
   app.route('/admin/api', adminWebhookRoutes);
   app.route('/admin/api', adminSaleRoutes);
+  app.route('/admin/api', adminPromotionRoutes);
   app.route('/', mediaRoutes);
   app.route('/', pageRoutes);
 

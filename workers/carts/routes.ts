@@ -13,10 +13,12 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { REGIONS } from '../../db/regions';
 import { ApiError, notFound, unavailable } from '../lib/errors';
 import { createRouter, errorResponse } from '../lib/router';
-import { rateLimit } from '../middleware/rate-limit';
+import { clientIp, rateLimit } from '../middleware/rate-limit';
 import type { AppEnv } from '../types';
-import { loadVariantFacts, priceLines, problemOf, type PricedCart } from './pricing';
-import { AddItemBody, CartIdParam, CartItemParams, CartSchema, CreateCartBody, UpdateItemBody } from './schemas';
+import { normalizeCode } from '../promotions/engine';
+import { loadVariantFacts, priceLines, problemOf } from './pricing';
+import { quoteCart, quoteFields, quoteOf, type Quote } from './quote';
+import { AddItemBody, ApplyCodeBody, CartCodeParams, CartIdParam, CartItemParams, CartSchema, CreateCartBody, UpdateItemBody } from './schemas';
 import {
   CartStoreUnavailableError,
   MAX_LINE_QUANTITY,
@@ -26,6 +28,7 @@ import {
   isCartId,
   isLineId,
   readCart,
+  setCode,
   setLineQuantity,
   type CartChange,
   type StoredCart,
@@ -69,22 +72,21 @@ const limitCartWrites = rateLimit('cart_write', (c) => c.req.param('id') ?? '');
 
 const cartNotFound = () => notFound('No such cart. It may have expired after 30 days without use.');
 
-/** The JSON answer: the cart with its priced lines. Never cached anywhere. */
-function cartBody(c: Context<AppEnv>, cart: StoredCart, priced: PricedCart) {
+/** The JSON answer: the cart with its priced lines, promotions and totals. Never cached anywhere. */
+function cartBody(c: Context<AppEnv>, cart: StoredCart, quote: Quote) {
   c.header('Cache-Control', 'no-store');
-  return { id: cart.id, region: cart.region, createdAt: cart.createdAt, items: priced.items, subtotal: priced.subtotal };
+  const region = REGIONS[cart.region];
+  const q = quoteFields(region, quote);
+  return { id: cart.id, region: cart.region, createdAt: cart.createdAt, subtotal: quote.priced.subtotal, ...q };
 }
 
-/** Prices a cart from the origin (a read handle: replica-eligible) for the cart's own region. */
-async function price(c: Context<AppEnv>, cart: StoredCart, known?: Awaited<ReturnType<typeof loadVariantFacts>>): Promise<PricedCart> {
-  const region = REGIONS[cart.region];
-  const facts = new Map(known ?? []);
-  const missing = cart.lines.map((l) => l.variantId).filter((v) => !facts.has(v));
-  if (missing.length) {
-    for (const [id, f] of await dependency(c, 'Postgres', loadVariantFacts(c.var.services.db.read, region, missing))) facts.set(id, f);
-  }
-  return priceLines(region, cart.lines, facts);
+/** Quotes a cart from the origin (a read handle: replica-eligible) for the cart's own region, with its code. */
+async function price(c: Context<AppEnv>, cart: StoredCart, known?: Awaited<ReturnType<typeof loadVariantFacts>>, code = cart.code ?? null): Promise<Quote> {
+  return dependency(c, 'Postgres', quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, known));
 }
+
+/** Counts a code attempt against the client address's `promotion_code` limit. */
+const limitCodeAttempts = rateLimit('promotion_code', (c) => clientIp(c));
 
 /** Maps a refused change to its error. */
 function refused(change: Exclude<CartChange, { ok: true }>, variantId: string, requested?: number): never {
@@ -142,7 +144,8 @@ export const cartRoutes = createRouter()
       c.req.valid('json');
       const region = c.var.region;
       const cart = await dependency(c, 'Redis', createCart(c.var.services.redis, region.code, await actorOf(c)));
-      return c.json(cartBody(c, cart, priceLines(region, [], new Map())), 201);
+      const empty = quoteOf(region, priceLines(region, [], new Map()), new Map(), { promotions: [], shipping: null }, null);
+      return c.json(cartBody(c, cart, empty), 201);
     },
   )
   .openapi(
@@ -252,6 +255,65 @@ export const cartRoutes = createRouter()
       if (!isLineId(itemId)) refused({ ok: false, reason: 'no_item' }, itemId);
       const result = await dependency(c, 'Redis', setLineQuantity(c.var.services.redis, id, await actorOf(c), itemId, 0));
       if (!result.ok) refused(result, itemId);
+      return c.json(cartBody(c, result.cart, await price(c, result.cart)), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/carts/{id}/promotions',
+      tags: ['Storefront'],
+      summary: 'Applies a promotion code (replacing any other)',
+      middleware: [limitCodeAttempts, limitCartWrites] as const,
+      description:
+        'Codes are matched without regard to case. A code that does not apply to this cart now is 422 with the reason as `code` (`promotion_not_found`, `promotion_expired`, `promotion_not_started`, `promotion_disabled`, `promotion_not_in_region`, `promotion_exhausted`, `promotion_min_subtotal`, `promotion_not_applicable`, `promotion_not_best`) and nothing changes. Rate limited per client address (`promotion_code`) so codes cannot be guessed. Per-customer limits are checked at checkout, where the buyer is known.',
+      request: { params: CartIdParam, body: { required: true, content: { 'application/json': { schema: ApplyCodeBody } } } },
+      responses: {
+        200: cartResponse('The cart with the code applied'),
+        ...common,
+        422: errorResponse('The code does not apply (the reason is the error code; `details.code` names it)'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const code = normalizeCode(c.req.valid('json').code);
+      if (!isCartId(id)) throw cartNotFound();
+      const { redis } = c.var.services;
+      const actor = await actorOf(c);
+      const before = await dependency(c, 'Redis', readCart(redis, id, actor));
+      if (!before) throw cartNotFound();
+      const quote = await price(c, before, undefined, code);
+      const status = quote.evaluation.code!;
+      if (!status.applied) throw new ApiError(422, status.reason, status.message, { code });
+      const result = await dependency(c, 'Redis', setCode(redis, id, actor, code));
+      if (!result.ok) refused(result, code);
+      return c.json(cartBody(c, result.cart, quote), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/carts/{id}/promotions/{code}',
+      tags: ['Storefront'],
+      summary: "Removes the cart's promotion code",
+      middleware: [limitCartWrites] as const,
+      request: { params: CartCodeParams },
+      responses: {
+        200: cartResponse('The cart without the code'),
+        404: errorResponse('No such cart, or the cart does not carry that code'),
+        429: common[429],
+        503: common[503],
+      },
+    }),
+    async (c) => {
+      const { id, code } = c.req.valid('param');
+      if (!isCartId(id)) throw cartNotFound();
+      const normalized = normalizeCode(code).slice(0, 40);
+      const result = await dependency(c, 'Redis', setCode(c.var.services.redis, id, await actorOf(c), '', normalized));
+      if (!result.ok) {
+        if (result.reason === 'no_item') throw notFound(`The cart has no code "${normalized}".`);
+        refused(result, normalized);
+      }
       return c.json(cartBody(c, result.cart, await price(c, result.cart)), 200);
     },
   );

@@ -25,8 +25,19 @@ export const CartItemSchema = z
       .optional()
       .openapi({ description: 'Why an unavailable line cannot be bought' }),
     previousUnitPrice: MoneySchema.optional().openapi({ description: 'Present when the price changed since the line was last added: the price then' }),
+    discount: MoneySchema.openapi({ description: "This line's share of the item and order promotions (whole minor units; the lines' shares add up to the goods discount)" }),
   })
   .openapi('CartItem');
+
+export const AppliedPromotionSchema = z
+  .object({
+    promotionId: z.string(),
+    code: z.string().nullable().openapi({ description: 'The code, or null for an automatic promotion' }),
+    title: z.string().openapi({ example: '10% off audio' }),
+    kind: z.enum(['percentage', 'fixed', 'free_shipping', 'buy_x_get_y']),
+    amount: MoneySchema.openapi({ description: 'What it takes off in all' }),
+  })
+  .openapi('AppliedPromotion');
 
 export const CartSchema = z
   .object({
@@ -35,8 +46,31 @@ export const CartSchema = z
     createdAt: z.string().openapi({ example: '2026-01-31T08:00:00.000Z' }),
     items: z.array(CartItemSchema).openapi({ description: `At most ${MAX_LINES} lines, in the order first added` }),
     subtotal: MoneySchema.openapi({ description: 'Sum of the available lines, from origin prices' }),
+    promotions: z.array(AppliedPromotionSchema).openapi({ description: 'The promotions applied: at most one per class (item, order, shipping), the best for the shopper' }),
+    code: z
+      .object({
+        code: z.string(),
+        applied: z.boolean(),
+        reason: z.string().optional().openapi({ description: 'Why the code does not apply now (`promotion_expired`, `promotion_exhausted`, ...)' }),
+        message: z.string().optional(),
+      })
+      .nullable()
+      .openapi({ description: 'The code on the cart and whether it applies now; checkout fails with `reason` if it does not' }),
+    shipping: MoneySchema.openapi({ description: "The region's shipping charge for this cart, before a free-shipping promotion" }),
+    discount: MoneySchema.openapi({ description: 'All promotions together' }),
+    total: MoneySchema.openapi({ description: '`subtotal + shipping − discount`: what checkout charges if nothing changes' }),
   })
   .openapi('Cart');
+
+export const ApplyCodeBody = z
+  .object({ code: z.string().trim().min(1).max(40).openapi({ example: 'AUDIO10' }) })
+  .strict()
+  .openapi('ApplyPromotionCode');
+
+export const CartCodeParams = z.object({
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'cart_5x2m…' }),
+  code: z.string().openapi({ param: { name: 'code', in: 'path' }, example: 'AUDIO10' }),
+});
 
 export const CreateCartBody = z.object({}).strict().openapi('CreateCart', { description: 'Optional; the request region decides the cart region' });
 

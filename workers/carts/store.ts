@@ -12,6 +12,7 @@
  *   atomic step as its write (anyone else gets the same `not_found` as for no
  *   cart at all);
  * - `seq`: a counter that orders lines by when they were first added;
+ * - `code`: the promotion code the shopper applied (one per cart), if any;
  * - `lines`: the number of lines (kept by the scripts, checked against {@link MAX_LINES});
  * - per line, keyed by variant id: `q:<variantId>` quantity, `o:<variantId>`
  *   its `seq` (display order), `p:<variantId>` the unit price in minor units
@@ -68,6 +69,8 @@ export interface StoredCart {
   createdAt: string;
   /** User id of the account it belongs to; absent for a guest cart. */
   owner?: string;
+  /** The promotion code applied (upper case), if any. */
+  code?: string;
 }
 
 /**
@@ -182,24 +185,41 @@ local out = redis.call('HGETALL', key)
 table.insert(out, 1, 'ok')
 return out`;
 
-// ARGV: ttl, then optionally variantId, quantity pairs: take away only those
-// quantities (what a checkout bought), leaving anything added since.
+// ARGV: code ('' removes it), ttl, actor, expected current code ('*' for any).
+const SET_CODE = `
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return {'not_found'} end
+local owner = redis.call('HGET', key, 'owner')
+if owner and owner ~= ARGV[3] then return {'not_found'} end
+redis.call('EXPIRE', key, ARGV[2])
+local current = redis.call('HGET', key, 'code') or ''
+if ARGV[4] ~= '*' and current ~= ARGV[4] then return {'no_item'} end
+if ARGV[1] == '' then redis.call('HDEL', key, 'code') else redis.call('HSET', key, 'code', ARGV[1]) end
+local out = redis.call('HGETALL', key)
+table.insert(out, 1, 'ok')
+return out`;
+
+// ARGV: ttl, the code the checkout used ('' for none: the cart's code is
+// dropped only if it is still that one), then optionally variantId, quantity
+// pairs: take away only those quantities (what a checkout bought), leaving
+// anything added since.
 const CLEAR = `
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return {'not_found'} end
+if ARGV[2] ~= '' and redis.call('HGET', key, 'code') == ARGV[2] then redis.call('HDEL', key, 'code') end
 local function drop(vid)
   if redis.call('HDEL', key, 'q:' .. vid, 'o:' .. vid, 'p:' .. vid) > 0 then
     redis.call('HINCRBY', key, 'lines', -1)
   end
 end
-if #ARGV == 1 then
+if #ARGV == 2 then
   local all = redis.call('HGETALL', key)
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'q:' then drop(string.sub(all[i], 3)) end
   end
   redis.call('HSET', key, 'lines', 0)
 else
-  for i = 2, #ARGV, 2 do
+  for i = 3, #ARGV, 2 do
     local vid = ARGV[i]
     local current = tonumber(redis.call('HGET', key, 'q:' .. vid) or '0')
     if current > 0 then
@@ -248,7 +268,15 @@ function parseCart(id: string, flat: string[]): StoredCart {
   }
   lines.sort((a, b) => a.order - b.order || (a.variantId < b.variantId ? -1 : 1));
   const owner = fields.get('owner');
-  return { id, region, createdAt: fields.get('createdAt') ?? '', lines: lines.map(({ order: _, ...line }) => line), ...(owner ? { owner } : {}) };
+  const code = fields.get('code');
+  return {
+    id,
+    region,
+    createdAt: fields.get('createdAt') ?? '',
+    lines: lines.map(({ order: _, ...line }) => line),
+    ...(owner ? { owner } : {}),
+    ...(code ? { code } : {}),
+  };
 }
 
 /**
@@ -326,16 +354,27 @@ export function removeLine(redis: Redis, id: string, actor: CartActor, variantId
 
 /**
  * Empties a cart's lines and keeps the cart (its id, region and TTL), as a
- * confirmed checkout does. With `purchased` (the lines the checkout
+ * confirmed checkout does, and drops `usedCode` if it is still the cart's
+ * code (a used code is spent; another code applied meanwhile stays). With `purchased` (the lines the checkout
  * snapshotted), takes away only those quantities, so an item the shopper
  * added in another tab while paying stays in the cart. A missing cart is
  * not an error.
  */
-export async function clearCart(redis: Redis, id: string, purchased?: readonly CartLine[]): Promise<void> {
+export async function clearCart(redis: Redis, id: string, purchased?: readonly CartLine[], usedCode = ''): Promise<void> {
   if (!isCartId(id)) return;
   const pairs = (purchased ?? []).flatMap((l) => [l.variantId, l.quantity]);
   if (purchased && pairs.length === 0) return;
-  await run(redis, CLEAR, id, [CART_TTL_SECONDS, ...pairs]);
+  await run(redis, CLEAR, id, [CART_TTL_SECONDS, usedCode, ...pairs]);
+}
+
+/**
+ * Sets the cart's promotion code (replacing any other), or with `code`
+ * `''` removes it; `expected` (`'*'`: anything) must be the current code,
+ * else `no_item` and nothing changes. The caller has checked the code.
+ */
+export async function setCode(redis: Redis, id: string, actor: CartActor, code: string, expected = '*'): Promise<CartChange> {
+  if (!isCartId(id)) return { ok: false, reason: 'not_found' };
+  return change(id, await run(redis, SET_CODE, id, [code, CART_TTL_SECONDS, actor, expected]));
 }
 
 // KEYS: the guest cart (or a placeholder), the account's cart pointer.

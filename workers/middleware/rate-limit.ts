@@ -16,6 +16,7 @@
  * | `checkout` | signed-in user, else client IP | 20 per 60 s | open: a counter outage must not stop sales; checkouts are idempotent and stock-bound anyway. Carrier-grade NAT puts many shoppers behind one IP across APAC mobile networks: raise it for a flash sale |
  * | `cart_write` | cart id | 60 per 60 s | open: the cart itself is in Redis and answers its own 503 |
  * | `sale_ticket` | client IP | 10 per 60 s | closed (503): a flash sale's queue is what bots go for, and with Redis down carts cannot fill anyway. Asking again for the ticket a device already holds counts too, so a page must not hammer it (it follows the queue instead) |
+ * | `promotion_code` | client IP | 10 per 60 s | closed (503): trying codes on a cart is how codes are guessed; with Redis down the cart cannot store one anyway |
  *
  * `RATE_LIMITS=off` is for load tests and acceptance runs; in the
  * `production` environment it is ignored (and logged), so a copied
@@ -29,7 +30,7 @@ import { withTimeout } from '../lib/timeout';
 import type { AppEnv } from '../types';
 
 /** The named limits. */
-export type RateLimitRule = 'login_ip' | 'login_account' | 'register_ip' | 'checkout' | 'cart_write' | 'sale_ticket';
+export type RateLimitRule = 'login_ip' | 'login_account' | 'register_ip' | 'checkout' | 'cart_write' | 'sale_ticket' | 'promotion_code';
 
 interface RuleSpec {
   tokens: number;
@@ -46,6 +47,7 @@ export const RATE_LIMIT_DEFAULTS: Readonly<Record<RateLimitRule, RuleSpec>> = {
   checkout: { tokens: 20, window: '60 s', whenDown: 'open' },
   cart_write: { tokens: 60, window: '60 s', whenDown: 'open' },
   sale_ticket: { tokens: 10, window: '60 s', whenDown: 'closed' },
+  promotion_code: { tokens: 10, window: '60 s', whenDown: 'closed' },
 };
 
 /** How long a limit check may take before Redis counts as down. */

@@ -9,7 +9,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { asc, eq } from 'drizzle-orm';
-import { orderLines, orders } from '../../db/schema';
+import { orderDiscounts, orderLines, orders } from '../../db/schema';
 import { notFound } from '../lib/errors';
 import { MoneySchema } from '../lib/money';
 import { createRouter, errorResponse } from '../lib/router';
@@ -24,9 +24,22 @@ const OrderSchema = z
     region: z.string(),
     email: z.string(),
     lines: z.array(
-      z.object({ variantId: z.string(), sku: z.string(), title: z.string(), quantity: z.number().int(), unitPrice: MoneySchema, lineTotal: MoneySchema }),
+      z.object({
+        variantId: z.string(),
+        sku: z.string(),
+        title: z.string(),
+        quantity: z.number().int(),
+        unitPrice: MoneySchema,
+        lineTotal: MoneySchema,
+        discount: MoneySchema.openapi({ description: "This line's share of the item and order discounts" }),
+      }),
     ),
     subtotal: MoneySchema,
+    shipping: MoneySchema,
+    discounts: z
+      .array(z.object({ code: z.string().nullable(), title: z.string(), kind: z.string(), amount: MoneySchema }))
+      .openapi({ description: 'Each promotion the order received' }),
+    discount: MoneySchema.openapi({ description: 'All discounts: total = subtotal + shipping − discount' }),
     tax: MoneySchema.openapi({ description: 'Tax included in the total' }),
     total: MoneySchema,
     shippingAddress: z.record(z.string(), z.string()),
@@ -58,6 +71,7 @@ export async function readOrder(c: Context<AppEnv>, orderId: string, token: stri
     return null;
   }
   const lines = await db.select().from(orderLines).where(eq(orderLines.orderId, orderId)).orderBy(asc(orderLines.sku));
+  const discounts = order.discountAmount > 0 ? await db.select().from(orderDiscounts).where(eq(orderDiscounts.orderId, orderId)).orderBy(asc(orderDiscounts.title)) : [];
   const money = (amount: number) => ({ amount, currency: order.currency });
   return {
     id: order.id,
@@ -65,8 +79,19 @@ export async function readOrder(c: Context<AppEnv>, orderId: string, token: stri
     status: order.status,
     region: order.regionCode,
     email: order.email,
-    lines: lines.map((l) => ({ variantId: l.variantId, sku: l.sku, title: l.title, quantity: l.quantity, unitPrice: money(l.unitAmount), lineTotal: money(l.lineAmount) })),
+    lines: lines.map((l) => ({
+      variantId: l.variantId,
+      sku: l.sku,
+      title: l.title,
+      quantity: l.quantity,
+      unitPrice: money(l.unitAmount),
+      lineTotal: money(l.lineAmount),
+      discount: money(l.discountAmount),
+    })),
     subtotal: money(order.subtotalAmount),
+    shipping: money(order.shippingAmount),
+    discounts: discounts.map((d) => ({ code: d.code, title: d.title, kind: d.kind, amount: money(d.amount) })),
+    discount: money(order.discountAmount),
     tax: money(order.taxAmount),
     total: money(order.totalAmount),
     shippingAddress: order.shippingAddress as unknown as Record<string, string>,
