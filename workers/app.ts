@@ -10,6 +10,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { accountRoutes } from './account/routes';
 import { adminInventoryRoutes } from './admin/inventory';
 import { adminOrderRoutes } from './admin/orders';
+import { adminPriceListRoutes } from './admin/price-lists';
 import { adminProductRoutes } from './admin/products';
 import { adminSaleRoutes } from './admin/sales';
 import { adminPromotionRoutes } from './admin/promotions';
@@ -103,6 +104,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/admin/api', adminWebhookRoutes);
   app.route('/admin/api', adminSaleRoutes);
   app.route('/admin/api', adminPromotionRoutes);
+  app.route('/admin/api', adminPriceListRoutes);
   app.route('/', mediaRoutes);
   app.route('/', pageRoutes);
 

@@ -6,6 +6,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Region } from '../../db/regions';
 import type { Database } from '../../db/client';
+import { effectiveAmount, runningListPrice } from '../prices/effective';
 import type { Category, Image, Product, ProductSummary } from './schemas';
 
 /** Public URL of a media object. */
@@ -34,7 +35,46 @@ export async function loadCategories(db: Database, region: Region): Promise<Cate
  * variant, how many inventory shards its stock is split over in the region
  * (read by the live availability overlay, never sent to shoppers).
  */
-export type StoredProduct = Omit<Product, 'variants'> & { variants: (Product['variants'][number] & { shards: number })[] };
+export type StoredProduct = Omit<Product, 'variants'> & {
+  variants: (Product['variants'][number] & { shards: number })[];
+  /**
+   * When a price in this document next changes by itself (a price list of
+   * its variants in the region starts or ends; epoch ms), or null. The tiers
+   * treat the document as a miss from then on (./tiers.ts); never sent to shoppers.
+   */
+  validUntil: number | null;
+};
+
+/**
+ * The compare-at ("was") amount shown beside `effective`: while a price list
+ * undercuts the shelf price, the shelf price (or the shelf compare-at when
+ * that is higher); otherwise the shelf compare-at as stored.
+ */
+function compareAtAmount(shelf: SQL, shelfCompareAt: SQL, effective: SQL): SQL {
+  return sql`case when ${effective} < ${shelf} then greatest(${shelf}, coalesce(${shelfCompareAt}, ${shelf})) else ${shelfCompareAt} end`;
+}
+
+/**
+ * The next instant (epoch ms, by the database clock) at which a price list of
+ * the region starts or ends, among lists holding a price for `variants` (an
+ * SQL expression selecting variant ids), or for any variant when omitted.
+ */
+async function nextPriceSwitch(db: Database, regionCode: string, variantIds?: SQL): Promise<number | null> {
+  const touching = variantIds ? sql`and exists (select 1 from price_list_prices lp where lp.price_list_id = l.id and lp.variant_id in (${variantIds}))` : sql``;
+  const { rows } = await db.execute<{ at: number | null }>(sql`
+      select (extract(epoch from min(t)) * 1000)::float8 as at
+      from price_lists l
+      cross join lateral (values (l.starts_at), (l.ends_at)) as b(t)
+      where l.region_code = ${regionCode} and b.t > now() ${touching}`);
+  const at = rows[0]?.at;
+  // Rounded up: a read at validUntil must find the switch already made.
+  return at === null || at === undefined ? null : Math.ceil(Number(at));
+}
+
+/** The next price switch for a listing page (any list of the region: a switch may also move products across a price filter). */
+export function nextListingSwitch(db: Database, regionCode: string): Promise<number | null> {
+  return nextPriceSwitch(db, regionCode);
+}
 
 /** The product document for a slug in a region, or null (unknown, not active, or not sold there). */
 export async function loadProduct(db: Database, region: Region, slug: string): Promise<StoredProduct | null> {
@@ -48,11 +88,16 @@ export async function loadProduct(db: Database, region: Region, slug: string): P
   if (!product) return null;
   // One after the other on one connection: on a miss, connection set-up
   // costs far more than the second query (measured in bench/).
+  // The next price switch is read before the prices: a list starting between
+  // the two reads then only makes the document expire at once.
+  const switchAt = await nextPriceSwitch(db, region.code, sql`select id from variants where product_id = ${product.id}`);
   const { rows: variants } = await db.execute<{ id: string; sku: string; title: string; options: Record<string, string>; amount: number; compare_at_amount: number | null; received: number; shards: number }>(sql`
-      select v.id, v.sku, v.title, v.options, pr.amount::float8 as amount, pr.compare_at_amount::float8 as compare_at_amount,
+      select v.id, v.sku, v.title, v.options, ${effectiveAmount(sql`pr.amount`)}::float8 as amount,
+             ${compareAtAmount(sql`pr.amount`, sql`pr.compare_at_amount`, effectiveAmount(sql`pr.amount`))}::float8 as compare_at_amount,
              coalesce(s.received, 0) as received, coalesce(s.shards, 1)::int as shards
       from variants v
       join prices pr on pr.variant_id = v.id and pr.region_code = ${region.code}
+      ${runningListPrice(sql`v.id`, region.code)}
       left join stock s on s.variant_id = v.id and s.region_code = ${region.code}
       where v.product_id = ${product.id} and v.status = 'active'
       order by v.position, v.sku`);
@@ -71,6 +116,9 @@ export async function loadProduct(db: Database, region: Region, slug: string): P
       order by s.starts_at
       limit 1`);
   const sale = saleRows[0];
+  // The flash sale leaves the document when it ends: that is a switch too.
+  const saleEnd = sale?.ends_at ? new Date(sale.ends_at).getTime() : null;
+  const validUntil = switchAt === null ? saleEnd : saleEnd === null ? switchAt : Math.min(switchAt, saleEnd);
   return {
     id: product.id,
     slug: product.slug,
@@ -100,6 +148,7 @@ export async function loadProduct(db: Database, region: Region, slug: string): P
           variantIds: sale.variant_ids,
         }
       : null,
+    validUntil,
   };
 }
 
@@ -137,15 +186,16 @@ type SummaryRow = {
 /** The shared select of product summaries, with `where` and `order`/`limit` supplied by the caller. */
 function summarySelect(region: Region, filters: ListingFilters, extraWhere: SQL, extraSelect: SQL, tail: SQL): SQL {
   const category = filters.categoryId ? sql`and (c.id = ${filters.categoryId} or c.parent_id = ${filters.categoryId})` : sql``;
+  const price = effectiveAmount(sql`pr.amount`);
   const having = [
-    filters.minPrice !== undefined ? sql`min(pr.amount) >= ${filters.minPrice}` : undefined,
-    filters.maxPrice !== undefined ? sql`min(pr.amount) <= ${filters.maxPrice}` : undefined,
+    filters.minPrice !== undefined ? sql`min(${price}) >= ${filters.minPrice}` : undefined,
+    filters.maxPrice !== undefined ? sql`min(${price}) <= ${filters.maxPrice}` : undefined,
   ].filter((x): x is SQL => x !== undefined);
   return sql`
     select p.id, p.slug, p.title, p.brand, c.slug as category,
       to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
-      min(pr.amount)::float8 as price,
-      (array_agg(pr.compare_at_amount order by pr.amount))[1]::float8 as compare_at,
+      min(${price})::float8 as price,
+      (array_agg(${compareAtAmount(sql`pr.amount`, sql`pr.compare_at_amount`, price)} order by ${price}))[1]::float8 as compare_at,
       bool_or(coalesce(s.received, 0) > 0) as available,
       array_agg(v.id order by v.id) filter (where coalesce(s.received, 0) > 0) as stocked,
       img.key as image_key, img.alt as image_alt, img.width as image_width, img.height as image_height
@@ -154,6 +204,7 @@ function summarySelect(region: Region, filters: ListingFilters, extraWhere: SQL,
     join categories c on c.id = p.category_id
     join variants v on v.product_id = p.id and v.status = 'active'
     join prices pr on pr.variant_id = v.id and pr.region_code = ${region.code}
+    ${runningListPrice(sql`v.id`, region.code)}
     left join stock s on s.variant_id = v.id and s.region_code = ${region.code}
     left join lateral (
       select m.key, m.alt, m.width, m.height from media m where m.product_id = p.id order by m.position, m.key limit 1

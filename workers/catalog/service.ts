@@ -10,7 +10,7 @@ import { decodeCursor, encodeCursor } from '../lib/cursor';
 import type { AppEnv } from '../types';
 import { liveAvailability } from '../inventory/shards';
 import { soldOutAmong } from '../inventory/soldout';
-import { categoryIdBySlug, loadCategories, loadListing, loadProduct, searchProducts, type ListingPosition, type StoredProduct, type StoredSummary } from './queries';
+import { categoryIdBySlug, loadCategories, loadListing, loadProduct, nextListingSwitch, searchProducts, type ListingPosition, type StoredProduct, type StoredSummary } from './queries';
 import type { Category, Product, ProductList } from './schemas';
 import { etagOf, kvStore, readThrough, type Served, type StoreTier, type Stored } from './tiers';
 import { listingScope, readVersion } from './versions';
@@ -74,33 +74,43 @@ export async function listProducts(c: Context<AppEnv>, query: ListingQuery): Pro
       if (!categoryId) return null;
     }
     const filter = { categoryId, minPrice: query.minPrice, maxPrice: query.maxPrice };
+    // Read before the page: a list starting between the two reads then only
+    // makes the page expire at once, never keeps an old price past its switch.
+    const validUntil = await nextListingSwitch(db.read, region.code);
     if (query.q) {
       const offset = position && 'offset' in position ? position.offset : 0;
       const found = await searchProducts(db.read, region, query.q, filter, offset, query.limit);
       return {
         items: found.items,
         nextCursor: found.more ? await encodeCursor({ offset: offset + query.limit }, scope, secret) : null,
+        validUntil,
       };
     }
     const after = position && 'id' in position ? position : undefined;
     const page = await loadListing(db.read, region, filter, after, query.limit);
-    return { items: page.items, nextCursor: page.next ? await encodeCursor(page.next, scope, secret) : null };
+    return { items: page.items, nextCursor: page.next ? await encodeCursor(page.next, scope, secret) : null, validUntil };
   };
+  const validUntil = (list: StoredList) => list.validUntil;
 
   const served = query.q
-    ? await readThrough<StoredList>({ key: `search:v1:${region.code}:${version}:${hash}`, store: redisStore(c), storeTtlSeconds: SEARCH_STORE_TTL, load, waitUntil })
+    ? await readThrough<StoredList>({ key: `search:v1:${region.code}:${version}:${hash}`, store: redisStore(c), storeTtlSeconds: SEARCH_STORE_TTL, load, waitUntil, validUntil })
     : await readThrough<StoredList>({
         key: `listing:v1:${region.code}:${query.category ?? '*'}:${version}:${hash}`,
         store: kvStore(c.env.CATALOG),
         storeTtlSeconds: LISTING_STORE_TTL,
         load,
         waitUntil,
+        validUntil,
       });
   return overlaySoldOut(c, served);
 }
 
-/** A listing page as the tiers store it (items carry their stocked variant ids). */
-type StoredList = { items: StoredSummary[]; nextCursor: string | null };
+/**
+ * A listing page as the tiers store it: items carry their stocked variant
+ * ids, and `validUntil` is the next price-list switch in the region (epoch ms,
+ * null for none), after which the page is a miss in every tier.
+ */
+type StoredList = { items: StoredSummary[]; nextCursor: string | null; validUntil?: number | null };
 
 /**
  * Marks items whose every stocked variant is flagged sold out in Redis (one
@@ -154,9 +164,10 @@ export async function getProduct(c: Context<AppEnv>, slug: string): Promise<Serv
     storeTtlSeconds: PRODUCT_STORE_TTL,
     load: () => loadProduct(c.var.services.db.read, region, slug),
     waitUntil: (p) => void afterResponse(c, p),
+    validUntil: (doc) => doc.validUntil,
   });
   if (!served.body) return { ...served, body: null };
-  const doc = served.body;
+  const { validUntil: _validUntil, ...doc } = served.body;
   let live: Map<string, number> | undefined;
   try {
     live = await liveAvailability(c.env, c.var.services.db.read, region.code, doc.variants.map((v) => ({ variantId: v.id, shards: v.shards })));

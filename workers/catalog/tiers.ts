@@ -12,6 +12,14 @@
  *   republished, listing keys carry a version that writes bump), with a TTL as
  *   a safety net should a republish ever fail.
  *
+ * - a document whose prices change by themselves (a price list starts or
+ *   ends) names that instant (`validUntil`, epoch ms, see
+ *   {@link ReadThroughOptions.validUntil}); every tier treats a copy at or
+ *   past it as a miss, the Cache API never holds one past it, and the store
+ *   tier's TTL is cut to it where the store allows (Redis; KV's minimum is
+ *   60 s, so there the read-side check does it). Bound: 0 s after the switch
+ *   by this isolate's clock, plus the skew between it and the database's.
+ *
  * Concurrent misses are not coalesced across requests: workerd ties a
  * promise's I/O to the request that created it, and awaiting another
  * request's load risks a cancelled or hung request. A hot key's misses are
@@ -79,6 +87,12 @@ export interface ReadThroughOptions<T> {
   load: () => Promise<T | null>;
   /** Schedules work after the response (ctx.waitUntil). */
   waitUntil: (promise: Promise<unknown>) => void;
+  /**
+   * When a stored body stops being true by itself (epoch ms; null or
+   * undefined: only a writer changes it). A copy at or past it is a miss in
+   * every tier.
+   */
+  validUntil?: (body: T) => number | null | undefined;
 }
 
 /** Reads `key` through the tiers, filling the faster tiers on the way back. */
@@ -88,19 +102,32 @@ export async function readThrough<T>(opts: ReadThroughOptions<T>): Promise<Serve
   const cache = caches.default;
   const request = cacheRequest(opts.key);
 
+  /** Milliseconds `value` stays true (Infinity when no switch is known). */
+  const lifeMs = (value: Stored<T>) => {
+    const until = value.body === null ? null : opts.validUntil?.(value.body);
+    return until === null || until === undefined ? Infinity : until - Date.now();
+  };
+
   const cached = await cache.match(request);
   if (cached) {
     const value = await cached.json<Stored<T>>();
-    return { ...value, tier: 'cache', ms: elapsed() };
+    if (lifeMs(value) > 0) return { ...value, tier: 'cache', ms: elapsed() };
   }
 
-  const putCache = (value: Stored<unknown>) =>
-    cache.put(
+  const putCache = async (value: Stored<T>) => {
+    // Whole seconds only, rounded down: a copy that would outlive its switch is not kept at all.
+    const seconds = Math.min(EDGE_TTL_SECONDS, Math.floor(lifeMs(value) / 1000));
+    if (seconds <= 0) {
+      if (cached) await cache.delete(request);
+      return;
+    }
+    await cache.put(
       request,
       new Response(JSON.stringify(value), {
-        headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${EDGE_TTL_SECONDS}` },
+        headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${seconds}` },
       }),
     );
+  };
 
   let fromStore: Stored<T> | null = null;
   try {
@@ -109,6 +136,7 @@ export async function readThrough<T>(opts: ReadThroughOptions<T>): Promise<Serve
     // The store being down must not take browsing down: go to the origin.
     console.warn(JSON.stringify({ level: 'warn', msg: `${opts.store.name} read failed`, key: opts.key, error: String(err) }));
   }
+  if (fromStore && lifeMs(fromStore) <= 0) fromStore = null;
   if (fromStore) {
     opts.waitUntil(putCache(fromStore));
     return { ...fromStore, tier: opts.store.name, ms: elapsed() };
@@ -119,7 +147,9 @@ export async function readThrough<T>(opts: ReadThroughOptions<T>): Promise<Serve
   // A miss ("does not exist") stays out of the shared store: a product created
   // a moment later must not be hidden behind it for the store's whole TTL.
   if (body !== null) {
-    opts.waitUntil(opts.store.put(opts.key, value, opts.storeTtlSeconds).catch(() => {}));
+    const life = lifeMs(value);
+    const ttl = Number.isFinite(life) ? Math.max(1, Math.min(opts.storeTtlSeconds, Math.ceil(life / 1000))) : opts.storeTtlSeconds;
+    opts.waitUntil(opts.store.put(opts.key, value, ttl).catch(() => {}));
   }
   opts.waitUntil(putCache(value));
   return { ...value, tier: 'origin', ms: elapsed() };
