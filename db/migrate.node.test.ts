@@ -20,8 +20,9 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string): Pr
 }
 
 const expectedTables = [
-  'admin_audit', 'api_tokens', 'categories', 'media', 'order_events', 'order_lines', 'orders',
-  'payments', 'prices', 'products', 'regions', 'sale_regions', 'sale_variants', 'sales', 'stock', 'users', 'variants', 'webhook_attempts', 'webhook_deliveries', 'webhook_events', 'webhook_subscriptions',
+  'admin_audit', 'api_tokens', 'categories', 'media', 'order_discounts', 'order_events', 'order_lines', 'orders',
+  'payments', 'price_list_prices', 'price_lists', 'prices', 'products', 'promotion_categories', 'promotion_redemptions', 'promotion_variants', 'promotions',
+  'regions', 'sale_regions', 'sale_variants', 'sales', 'shipping_rates', 'stock', 'users', 'variants', 'webhook_attempts', 'webhook_deliveries', 'webhook_events', 'webhook_subscriptions',
 ];
 
 /** Runs the same assertions against any Postgres. */

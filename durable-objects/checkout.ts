@@ -33,6 +33,7 @@ import { commitParts, releaseParts, reserveAcross, stableHash, type CapRequest, 
 import { openSalesFor, variantsInOpenSales, type OpenSale } from '../workers/sales/store';
 import { queueStub } from '../workers/sales/tickets';
 import { markSoldOut } from '../workers/inventory/soldout';
+import { pgError, type PgError } from '../workers/lib/db-errors';
 import { sha256Hex } from '../workers/lib/hash';
 import { newId, randomToken } from '../workers/lib/ids';
 import { paymentCallTimeoutMs, paymentProvider } from '../workers/payments/provider';
@@ -165,12 +166,9 @@ const ORDER_NUMBER_CONSTRAINT = getTableConfig(orders).columns.find((c) => c.nam
  * SQLSTATE class 22 (data exception: bad text, out of range) or 23
  * (integrity constraint). Undefined for anything else (outages, timeouts).
  */
-function databaseRefusal(err: unknown): { code: string; constraint?: string } | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const { code, constraint } = e as { code?: unknown; constraint?: unknown };
-    if (typeof code === 'string' && /^2[23]/.test(code)) return { code, ...(typeof constraint === 'string' ? { constraint } : {}) };
-  }
-  return undefined;
+function databaseRefusal(err: unknown): PgError | undefined {
+  const refusal = pgError(err);
+  return refusal && /^2[23]/.test(refusal.code) ? refusal : undefined;
 }
 /** A step failed for good: the checkout ends `failed` with this reason. */
 class Fail extends Error {

@@ -21,6 +21,7 @@ import { REGION_CODES, REGIONS } from '../../db/regions';
 import { priceListPrices, priceLists, products, variants } from '../../db/schema';
 import { publishChange } from '../catalog/publish';
 import { ApiError, notFound } from '../lib/errors';
+import { pgError } from '../lib/db-errors';
 import { newId } from '../lib/ids';
 import { cursorKey, nextNewestFirstCursor, olderThan, readNewestFirstCursor } from '../lib/keyset';
 import { createRouter, errorResponse } from '../lib/router';
@@ -128,18 +129,9 @@ const fieldsOf = (row: ListRow) => ({
   updatedAt: row.updatedAt.toISOString(),
 });
 
-/** The Postgres SQLSTATE of an error or one of its causes. */
-function pgErrorCode(err: unknown): string | undefined {
-  for (let e: unknown = err; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
-}
-
 /** A rule the database refused (a CHECK or a foreign key) is the caller's 422, never a 500. */
 function constraintError(err: unknown): never {
-  const code = pgErrorCode(err);
+  const code = pgError(err)?.code;
   if (code === '23514' || code === '23503' || code === '22008' || code === '22003') {
     throw new ApiError(422, 'constraint_violation', 'The price list breaks a rule of the catalog (an end before its start, a negative or too large amount, or a variant that no longer exists).');
   }

@@ -13,6 +13,7 @@ import { and, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import { REGIONS, REGION_CODES, type RegionCode } from '../../db/regions';
 import { categories, promotionCategories, promotions, promotionVariants, shippingRates, variants } from '../../db/schema';
+import { pgError } from '../lib/db-errors';
 import { ApiError, invalidRequest, notFound } from '../lib/errors';
 import { newId } from '../lib/ids';
 import { MoneySchema } from '../lib/money';
@@ -168,15 +169,6 @@ async function loadViews(db: AppEnv['Variables']['services']['db']['primary'], w
   });
 }
 
-/** The SQLSTATE of a database error (drizzle wraps the driver's in `cause`). */
-function sqlState(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
-}
-
 const promotionNotFound = () => notFound('No such promotion.');
 
 export const adminPromotionRoutes = createRouter()
@@ -243,7 +235,10 @@ export const adminPromotionRoutes = createRouter()
         });
       } catch (err) {
         if (err instanceof ApiError) throw err;
-        if (sqlState(err) === '23505') throw new ApiError(409, 'code_taken', `The code ${p.code} is already used by another promotion.`, { code: p.code });
+        const refusal = pgError(err)?.code;
+        if (refusal === '23505') throw new ApiError(409, 'code_taken', `The code ${p.code} is already used by another promotion.`, { code: p.code });
+        // Validation mirrors the CHECKs; this is the net for a race (an end a moment after "now").
+        if (refusal === '23514' || refusal === '23503') throw new ApiError(422, 'constraint_violation', 'The promotion breaks a rule of the store (see the field rules in the API documentation).');
         throw err;
       }
       const [view] = await loadViews(db, sql`p.id = ${id}`);

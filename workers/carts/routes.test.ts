@@ -27,7 +27,8 @@ describe('POST /api/carts', () => {
       expect(res.status, JSON.stringify(init)).toBe(201);
       expect(res.headers.get('cache-control')).toBe('no-store');
       const body = await res.json<any>();
-      expect(body).toEqual({ id: expect.any(String), region: 'th', createdAt: expect.any(String), items: [], subtotal: { amount: 0, currency: 'THB' } });
+      const zero = { amount: 0, currency: 'THB' };
+      expect(body).toEqual({ id: expect.any(String), region: 'th', createdAt: expect.any(String), items: [], subtotal: zero, promotions: [], code: null, shipping: zero, discount: zero, total: zero });
     }
   });
 

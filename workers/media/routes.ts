@@ -13,6 +13,7 @@ import type { Context } from 'hono';
 import { media, products } from '../../db/schema';
 import { afterResponse } from '../lib/context';
 import { ApiError, invalidRequest, notFound, unavailable } from '../lib/errors';
+import { pgError } from '../lib/db-errors';
 import { sha256Hex } from '../lib/hash';
 import { newId } from '../lib/ids';
 import { createRouter, errorResponse, type FieldIssue } from '../lib/router';
@@ -197,14 +198,8 @@ function checkImage(upload: Upload) {
 
 const unknownProduct = (productId: string) => new ApiError(422, 'unknown_product', `There is no product "${productId}".`);
 
-/** The innermost `code` in an error's cause chain (drizzle wraps the driver's error). */
-function pgErrorCode(err: unknown): string | undefined {
-  for (let e: unknown = err; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
-}
+/** The SQLSTATE behind a failed query (see ../lib/db-errors.ts). */
+const pgErrorCode = (err: unknown) => pgError(err)?.code;
 
 const toBody = (row: typeof media.$inferSelect): MediaBody => ({
   id: row.id,

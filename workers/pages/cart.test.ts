@@ -62,7 +62,9 @@ describe('POST /cart/items and GET /cart', () => {
     expect(quantityOf(html, variant)).toBe('2');
     expect(html).toContain(`${tw(TW_PRICE)} each`);
     expect(html).toContain(tw(TW_PRICE * 2));
-    expect(html).toMatch(new RegExp(`Subtotal <strong>${tw(TW_PRICE * 2).replace(/\$/g, '\\$')}</strong>`));
+    expect(html).toContain(`<dt>Subtotal</dt><dd>${tw(TW_PRICE * 2)}</dd>`);
+    expect(html).toContain(`<dt>Shipping</dt><dd>Free</dd>`);
+    expect(html).toContain(`<dt>Total</dt><dd><strong>${tw(TW_PRICE * 2)}</strong></dd>`);
     expect(html).toContain('href="/checkout"');
     expect(html).not.toContain('<script');
   });
@@ -143,7 +145,7 @@ describe('POST /cart/items and GET /cart', () => {
     const html = await (await get('/cart', cookie)).text();
     expect(html).toContain(`The price went up since you added this: it was ${tw(TW_PRICE)}, it is now ${tw(650)}.`);
     expect(html).toContain('This item is no longer sold. Remove it to check out the rest.');
-    expect(html).toMatch(new RegExp(`Subtotal <strong>${tw(650).replace(/\$/g, '\\$')}</strong>`));
+    expect(html).toContain(`<dt>Subtotal</dt><dd>${tw(650)}</dd>`);
     expect(html).not.toContain('href="/checkout"');
   });
 
@@ -164,5 +166,31 @@ describe('POST /cart/items and GET /cart', () => {
     const removal = await post(`/cart/items/${variant}`, { quantity: '0' }, cookie, 'https://evil.example');
     expect(removal.status).toBe(403);
     expect(quantityOf(await (await get('/cart', cookie)).text(), variant)).toBe('1');
+  });
+});
+
+describe('POST /cart/code', () => {
+  it('applies a code: the cart page shows the promotion, shipping and the total; a bad code says why; an empty code removes it', async () => {
+    const product = await createProduct();
+    const cookie = await startCart(product.variants[0]!.id, 2);
+    const code = `PAGE${Math.random().toString(36).slice(2, 8).toUpperCase()}`;
+    const made = await admin('/admin/api/promotions', 'POST', { title: 'Ten percent off', code, kind: 'percentage', percentBps: 1000, startsAt: new Date(Date.now() - 60_000).toISOString() });
+    expect(made.status).toBe(201);
+
+    const applied = await post('/cart/code', { code: code.toLowerCase() }, cookie);
+    expect(applied.status).toBe(303);
+    const html = await (await get('/cart', cookie)).text();
+    const discount = Math.floor((2 * TW_PRICE * 1000 + 5000) / 10000);
+    expect(html).toContain(`Ten percent off (${code})`);
+    expect(html).toContain(`−${tw(discount)}`);
+    expect(html).toContain(tw(2 * TW_PRICE - discount));
+    expect(html).toMatch(new RegExp(`name="code"[^>]*value="${code}"`));
+
+    const bad = await post('/cart/code', { code: 'NO-SUCH-CODE' }, cookie);
+    expect(bad.status).toBe(422);
+    expect(await bad.text()).toContain('There is no promotion code &quot;NO-SUCH-CODE&quot;.');
+
+    expect((await post('/cart/code', { code: '' }, cookie)).status).toBe(303);
+    expect(await (await get('/cart', cookie)).text()).not.toContain('Ten percent off');
   });
 });

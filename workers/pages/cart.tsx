@@ -1,7 +1,8 @@
 /**
  * The cart in the browser: `GET /cart`, `POST /cart/items` (add, from the
  * product page's form), `POST /cart/items/:variantId` (change a quantity; 0
- * removes). Plain HTML forms, POST then 303 back to `/cart`; a refused change
+ * removes), `POST /cart/code` (apply a promotion code; an empty code removes
+ * it). Plain HTML forms, POST then 303 back to `/cart`; a refused change
  * (`quantity_limit`, `cart_full`, an item not for sale) is the cart page with
  * a message, never the API's JSON envelope.
  *
@@ -12,7 +13,8 @@
  */
 import { Hono, type Context } from 'hono';
 import { REGIONS, type Region } from '../../db/regions';
-import { loadVariantFacts, priceLines, problemOf, type LineProblem, type PricedCart, type PricedItem } from '../carts/pricing';
+import { loadVariantFacts, problemOf, type LineProblem, type PricedCart, type PricedItem } from '../carts/pricing';
+import { quoteCart, type Quote } from '../carts/quote';
 import {
   CartStoreUnavailableError,
   MAX_LINE_QUANTITY,
@@ -22,12 +24,14 @@ import {
   createCart,
   isLineId,
   readCart,
+  setCode,
   setLineQuantity,
   type CartChange,
   type StoredCart,
 } from '../carts/store';
 import { unavailable } from '../lib/errors';
-import { formatMoney } from '../lib/money';
+import { formatMoney, money } from '../lib/money';
+import { normalizeCode } from '../promotions/engine';
 import { clientIp, rateLimit } from '../middleware/rate-limit';
 import type { AppEnv } from '../types';
 import { cartCookie, setCartCookie } from './cart-cookie';
@@ -46,6 +50,8 @@ export interface BrowserCart {
   cart: StoredCart;
   region: Region;
   priced: PricedCart;
+  /** Promotions, shipping and the total, as checkout would charge them now. */
+  quote: Quote;
 }
 
 /** The caller as the cart store sees it: the signed-in user's id, or '' for a guest. */
@@ -84,8 +90,55 @@ export async function loadBrowserCart(c: Context<AppEnv>): Promise<BrowserCart |
   const cart = await currentCart(c, await actorOf(c));
   if (!cart) return null;
   const region = REGIONS[cart.region];
-  const facts = await loadVariantFacts(c.var.services.db.read, region, cart.lines.map((l) => l.variantId));
-  return { cart, region, priced: priceLines(region, cart.lines, facts) };
+  const quote = await quoteCart(c.var.services.db.read, region, cart.lines, cart.code ?? null);
+  return { cart, region, priced: quote.priced, quote };
+}
+
+/** The promotions, shipping and total under a cart's subtotal. */
+function Totals({ view }: { view: BrowserCart }) {
+  const { region } = view;
+  const e = view.quote.evaluation;
+  const m = (amount: number) => formatMoney(money(amount, region), region);
+  return (
+    <dl class="totals">
+      <div>
+        <dt>Subtotal</dt>
+        <dd>{m(e.subtotal)}</dd>
+      </div>
+      {e.applied.map((a) => (
+        <div class="totals__discount">
+          <dt>
+            {a.title}
+            {a.code ? ` (${a.code})` : ''}
+          </dt>
+          <dd>−{m(a.amount)}</dd>
+        </div>
+      ))}
+      <div>
+        <dt>Shipping</dt>
+        <dd>{e.shipping === 0 ? 'Free' : m(e.shipping)}</dd>
+      </div>
+      <div class="totals__total">
+        <dt>Total</dt>
+        <dd>
+          <strong>{m(e.total)}</strong>
+        </dd>
+      </div>
+    </dl>
+  );
+}
+
+/** The promotion code form: apply one, or see why the one applied does not count. */
+function CodeForm({ view }: { view: BrowserCart }) {
+  const status = view.quote.evaluation.code;
+  return (
+    <form class="promo-code" method="post" action="/cart/code">
+      <label for="promo-code">Promotion code</label>
+      <input id="promo-code" name="code" type="text" maxlength={40} autocomplete="off" value={status?.code ?? ''} />
+      <button type="submit">{status ? 'Change' : 'Apply'}</button>
+      {status && !status.applied ? <p class="cart-line__warning">{status.message}</p> : null}
+    </form>
+  );
 }
 
 /** A quantity field: a whole number in `min`-99, or null. An empty field is `fallback`. */
@@ -213,10 +266,7 @@ export function CartSummary({ view }: { view: BrowserCart }) {
           </li>
         ))}
       </ul>
-      <p class="summary__total">
-        <span>Subtotal</span>
-        <strong>{formatMoney(priced.subtotal, region)}</strong>
-      </p>
+      <Totals view={view} />
     </section>
   );
 }
@@ -246,9 +296,8 @@ export function CartPage({ ctx, view, notice }: { ctx: PageContext; view: Browse
             ))}
           </ul>
           <div class="cart-footer">
-            <p class="cart-footer__subtotal">
-              Subtotal <strong>{formatMoney(view.priced.subtotal, view.region)}</strong>
-            </p>
+            <Totals view={view} />
+            <CodeForm view={view} />
             <p class="note">
               Prices {view.region.taxInclusive ? 'include tax' : 'exclude tax'}.
             </p>
@@ -323,6 +372,27 @@ cartPages.post('/cart/items/:variantId', limitCartWrites, async (c) => {
   const cart = await currentCart(c, actor);
   if (!cart || !isLineId(variantId)) return renderCart(c, 404, { tone: 'error', text: 'That item is not in your cart any more.' });
   const result = await store(c, setLineQuantity(c.var.services.redis, cart.id, actor, variantId, quantity));
+  if (!result.ok) return renderCart(c, 404, { tone: 'error', text: refusedText(result) });
+  return backToCart(c);
+});
+
+/** Applies the code typed (replacing any other); an empty field removes it. A code that does not apply is the cart with the reason. */
+cartPages.post('/cart/code', rateLimit('promotion_code', (c) => clientIp(c)), limitCartWrites, async (c) => {
+  const form = await c.req.parseBody();
+  const typed = field(form, 'code');
+  const code = normalizeCode(typed).slice(0, 40);
+  const actor = await actorOf(c);
+  const cart = await currentCart(c, actor);
+  if (!cart) return renderCart(c, 404, { tone: 'error', text: 'Your cart has expired. Add the items again.' });
+  const redis = c.var.services.redis;
+  if (code === '') {
+    await store(c, setCode(redis, cart.id, actor, ''));
+    return backToCart(c);
+  }
+  const quote = await quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code);
+  const status = quote.evaluation.code!;
+  if (!status.applied) return renderCart(c, 422, { tone: 'error', text: status.message });
+  const result = await store(c, setCode(redis, cart.id, actor, code));
   if (!result.ok) return renderCart(c, 404, { tone: 'error', text: refusedText(result) });
   return backToCart(c);
 });

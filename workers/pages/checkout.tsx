@@ -15,7 +15,7 @@ import type { CheckoutState } from '../../durable-objects/checkout';
 import { CheckoutBody, checkoutState, startCheckout } from '../checkout/routes';
 import { ApiError } from '../lib/errors';
 import { randomToken } from '../lib/ids';
-import { formatMoney, type Money } from '../lib/money';
+import { formatMoney, money, type Money } from '../lib/money';
 import { readOrder, type OrderView } from '../orders/routes';
 import type { AppEnv } from '../types';
 import { CartSummary, NoticeBox, actorOf, currentCart, field, loadBrowserCart, type BrowserCart, type Notice } from './cart';
@@ -184,7 +184,7 @@ export function CheckoutPage({ ctx, view, values, errors, idempotencyKey, notice
               </div>
             </fieldset>
             <p class="checkout-form__total">
-              Total <strong>{formatMoney(view.priced.subtotal, view.region)}</strong>
+              Total <strong>{formatMoney(money(view.quote.evaluation.total, view.region), view.region)}</strong>
               {view.region.taxInclusive ? ' (tax included)' : ''}
             </p>
             <button type="submit">Place order</button>
@@ -289,6 +289,21 @@ export function OrderPage({ ctx, order }: { ctx: PageContext; order: OrderView }
                   Subtotal
                 </th>
                 <td>{orderMoney(order.subtotal, region)}</td>
+              </tr>
+              {order.discounts.map((d) => (
+                <tr>
+                  <th scope="row" colspan={3}>
+                    {d.title}
+                    {d.code ? ` (${d.code})` : ''}
+                  </th>
+                  <td>−{orderMoney(d.amount, region)}</td>
+                </tr>
+              ))}
+              <tr>
+                <th scope="row" colspan={3}>
+                  Shipping
+                </th>
+                <td>{order.shipping.amount === 0 ? 'Free' : orderMoney(order.shipping, region)}</td>
               </tr>
               <tr>
                 <th scope="row" colspan={3}>
