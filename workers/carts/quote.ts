@@ -7,7 +7,9 @@ import type { Database } from '../../db/client';
 import type { Region } from '../../db/regions';
 import { formatMoney, money, type Money } from '../lib/money';
 import { evaluate, type Evaluation, type PromotionKind } from '../promotions/engine';
-import { loadPromotionContext, type PromotionContext } from '../promotions/store';
+import { CART_PROMOTIONS_MEMO_MS, loadPromotionContext, type PromotionContext } from '../promotions/store';
+
+export { CART_PROMOTIONS_MEMO_MS };
 import { loadVariantFacts, priceLines, type PricedCart, type PricedItem, type VariantFacts } from './pricing';
 import type { CartLine } from './store';
 
@@ -38,14 +40,22 @@ export function quoteOf(region: Region, priced: PricedCart, facts: Map<string, V
 
 /**
  * Prices `lines` and evaluates promotions (with `code`) from `db`: pass the
- * primary to quote what will be charged, a replica to show the cart.
+ * primary and no `memoMs` to quote what will be charged; a replica and
+ * {@link CART_PROMOTIONS_MEMO_MS} to show the cart.
  */
-export async function quoteCart(db: Database, region: Region, lines: readonly CartLine[], code: string | null, known?: Map<string, VariantFacts>): Promise<Quote & { facts: Map<string, VariantFacts> }> {
+export async function quoteCart(
+  db: Database,
+  region: Region,
+  lines: readonly CartLine[],
+  code: string | null,
+  known?: Map<string, VariantFacts>,
+  memoMs = 0,
+): Promise<Quote & { facts: Map<string, VariantFacts> }> {
   const facts = new Map(known ?? []);
   const missing = lines.map((l) => l.variantId).filter((v) => !facts.has(v));
   // Both on one connection, one after the other: set-up costs more than the second query.
   if (missing.length) for (const [id, f] of await loadVariantFacts(db, region, missing)) facts.set(id, f);
-  const context = await loadPromotionContext(db, region, code);
+  const context = await loadPromotionContext(db, region, code, memoMs);
   return { ...quoteOf(region, priceLines(region, lines, facts), facts, context, code), facts };
 }
 

@@ -17,7 +17,7 @@ import { clientIp, rateLimit } from '../middleware/rate-limit';
 import type { AppEnv } from '../types';
 import { normalizeCode } from '../promotions/engine';
 import { loadVariantFacts, priceLines, problemOf } from './pricing';
-import { quoteCart, quoteFields, quoteOf, type Quote } from './quote';
+import { CART_PROMOTIONS_MEMO_MS, quoteCart, quoteFields, quoteOf, type Quote } from './quote';
 import { AddItemBody, ApplyCodeBody, CartCodeParams, CartIdParam, CartItemParams, CartSchema, CreateCartBody, UpdateItemBody } from './schemas';
 import {
   CartStoreUnavailableError,
@@ -82,7 +82,7 @@ function cartBody(c: Context<AppEnv>, cart: StoredCart, quote: Quote) {
 
 /** Quotes a cart from the origin (a read handle: replica-eligible) for the cart's own region, with its code. */
 async function price(c: Context<AppEnv>, cart: StoredCart, known?: Awaited<ReturnType<typeof loadVariantFacts>>, code = cart.code ?? null): Promise<Quote> {
-  return dependency(c, 'Postgres', quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, known));
+  return dependency(c, 'Postgres', quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, known, CART_PROMOTIONS_MEMO_MS));
 }
 
 /** Counts a code attempt against the client address's `promotion_code` limit. */

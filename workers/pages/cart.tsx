@@ -14,7 +14,7 @@
 import { Hono, type Context } from 'hono';
 import { REGIONS, type Region } from '../../db/regions';
 import { loadVariantFacts, problemOf, type LineProblem, type PricedCart, type PricedItem } from '../carts/pricing';
-import { quoteCart, type Quote } from '../carts/quote';
+import { CART_PROMOTIONS_MEMO_MS, quoteCart, type Quote } from '../carts/quote';
 import {
   CartStoreUnavailableError,
   MAX_LINE_QUANTITY,
@@ -90,7 +90,7 @@ export async function loadBrowserCart(c: Context<AppEnv>): Promise<BrowserCart |
   const cart = await currentCart(c, await actorOf(c));
   if (!cart) return null;
   const region = REGIONS[cart.region];
-  const quote = await quoteCart(c.var.services.db.read, region, cart.lines, cart.code ?? null);
+  const quote = await quoteCart(c.var.services.db.read, region, cart.lines, cart.code ?? null, undefined, CART_PROMOTIONS_MEMO_MS);
   return { cart, region, priced: quote.priced, quote };
 }
 
@@ -389,7 +389,7 @@ cartPages.post('/cart/code', rateLimit('promotion_code', (c) => clientIp(c)), li
     await store(c, setCode(redis, cart.id, actor, ''));
     return backToCart(c);
   }
-  const quote = await quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code);
+  const quote = await quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, undefined, CART_PROMOTIONS_MEMO_MS);
   const status = quote.evaluation.code!;
   if (!status.applied) return renderCart(c, 422, { tone: 'error', text: status.message });
   const result = await store(c, setCode(redis, cart.id, actor, code));

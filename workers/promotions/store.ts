@@ -93,18 +93,19 @@ export const PROMOTION_SELECT = sql`
               and (r.status = 'redeemed' or (r.status = 'held' and r.expires_at > now()))) end as used
   from promotions p`;
 
-/**
- * The running automatic promotions of `region` (and of every region), the
- * promotion behind `code` whatever its state (so the engine can say why it
- * does not apply), and the region's shipping rate: one round trip.
- */
-export async function loadPromotionContext(db: Database, region: Region, code: string | null): Promise<PromotionContext> {
+/** Per isolate: the region's automatic promotions and shipping rate, for showing carts. */
+const regionMemo = new Map<string, { at: number; value: PromotionContext }>();
+
+/** How long a cart answer may reuse its region's automatic promotions and shipping rate (checkout never does). */
+export const CART_PROMOTIONS_MEMO_MS = 1_000;
+
+/** The running automatic promotions of `region` (and of every region) and the region's shipping rate: one query. */
+async function loadRegionContext(db: Database, region: Region): Promise<PromotionContext> {
   const { rows } = await db.execute<PromotionRow & { shipping_amount: string | null; shipping_free_over: string | null }>(sql`
     with candidates as (
       ${PROMOTION_SELECT}
-      where (p.code is null and p.active and p.starts_at <= now() and (p.ends_at is null or p.ends_at > now())
-             and (p.region_code is null or p.region_code = ${region.code}))
-         or (p.code = ${code ?? ''} and ${code !== null})
+      where p.code is null and p.active and p.starts_at <= now() and (p.ends_at is null or p.ends_at > now())
+        and (p.region_code is null or p.region_code = ${region.code})
     )
     select c.*, s.amount as shipping_amount, s.free_over_amount as shipping_free_over
     from (select 1) one
@@ -113,6 +114,30 @@ export async function loadPromotionContext(db: Database, region: Region, code: s
   const first = rows[0];
   const shipping = first && first.shipping_amount !== null ? { amount: Number(first.shipping_amount), freeOverAmount: num(first.shipping_free_over) } : null;
   return { promotions: rows.filter((r) => r.id !== null).map(toPromotion), shipping };
+}
+
+/**
+ * What evaluating a cart in `region` needs: the running automatic
+ * promotions, the region's shipping rate, and the promotion behind `code`
+ * whatever its state (so the engine can say why it does not apply).
+ *
+ * `memoMs` (cart answers only) lets an isolate reuse the region's part for
+ * that long: carts are read far more often than promotions change, and the
+ * catalog's own bound is a second. The code's promotion is always read
+ * fresh, and checkout passes no memo: it charges what the origin says now.
+ */
+export async function loadPromotionContext(db: Database, region: Region, code: string | null, memoMs = 0): Promise<PromotionContext> {
+  const memo = regionMemo.get(region.code);
+  let base: PromotionContext;
+  if (memoMs > 0 && memo && Date.now() - memo.at < memoMs) {
+    base = memo.value;
+  } else {
+    base = await loadRegionContext(db, region);
+    regionMemo.set(region.code, { at: Date.now(), value: base });
+  }
+  if (code === null) return base;
+  const { rows } = await db.execute<PromotionRow>(sql`${PROMOTION_SELECT} where p.code = ${code}`);
+  return { promotions: [...base.promotions, ...rows.map(toPromotion)], shipping: base.shipping };
 }
 
 /** Who is buying, for per-customer limits. */
