@@ -213,6 +213,9 @@ const MIGRATIONS = [
   `alter table checkout add column pricing_json text;`,
 ] as const;
 
+/** The `payments.provider` of an order promotions paid for in full: no provider was asked. */
+const FREE_PROVIDER = 'none';
+
 /** How many times the price step drops an automatic promotion whose uses ran out and prices again. */
 const MAX_REPRICES = 3;
 
@@ -325,7 +328,7 @@ export class Checkout extends DurableObject<Env> {
     const region = REGIONS[cart.region];
     const db = createDatabase(this.env);
     try {
-      let quote = await quoteCart(db.primary, region, cart.lines, cart.code ?? null).catch((err) => {
+      let quote = await quoteCart(db.primary, region, cart.lines, cart.code ?? null, { checkoutId: row.id }).catch((err) => {
         throw new Retry(`pricing failed: ${err}`);
       });
       const priced = quote.priced;
@@ -377,6 +380,8 @@ export class Checkout extends DurableObject<Env> {
         if (!dropped || dropped.code !== null || attempt >= MAX_REPRICES) throw new Fail(held.reason);
         const context = { ...quote.context, promotions: quote.context.promotions.filter((p) => p.id !== held.promotionId) };
         quote = { ...quoteOf(region, priced, quote.facts, context, cart.code ?? null), facts: quote.facts };
+        // Without the dropped promotion the code may no longer be the best of its class.
+        if (quote.evaluation.code && !quote.evaluation.code.applied) throw new Fail(quote.evaluation.code.reason);
         pricing = this.pricingOf(quote);
       }
       this.advance(row.id, 'pending', 'reserve', {
@@ -536,6 +541,13 @@ export class Checkout extends DurableObject<Env> {
 
   /** Authorises the payment; the step is recorded before the provider is called. */
   private async authorize(row: Row, request: CheckoutRequest): Promise<void> {
+    if (row.total_amount === 0) {
+      // Promotions covered everything: nothing to charge, and providers
+      // refuse a zero amount. The order is written as paid by no provider.
+      this.log(row.status, 'authorize', 'nothing to charge');
+      this.advance(row.id, 'reserved', 'write_order', { order_id: newId('ord'), order_number: `${(row.region ?? 'xx').toUpperCase()}-${randomDigits(8)}`, order_token: randomToken(24) });
+      return;
+    }
     this.log(row.status, 'authorize', 'calling provider');
     const provider = paymentProvider(this.env);
     const outcome = await provider.authorize(
@@ -613,9 +625,9 @@ export class Checkout extends DurableObject<Env> {
               id: newId('pay'),
               orderId: row.order_id!,
               checkoutId: row.id,
-              provider: paymentProvider(this.env).name,
+              provider: row.total_amount === 0 ? FREE_PROVIDER : paymentProvider(this.env).name,
               providerRef: row.authorization_id,
-              status: 'authorized',
+              status: row.total_amount === 0 ? 'captured' : 'authorized',
               amount: row.total_amount!,
               currency: row.currency!,
             })
@@ -651,7 +663,7 @@ export class Checkout extends DurableObject<Env> {
 
   /** Captures the authorised payment and records it. */
   private async capture(row: Row): Promise<void> {
-    const outcome = await paymentProvider(this.env).capture(row.authorization_id!, `${row.id}:capture`);
+    const outcome = row.total_amount === 0 ? ({ kind: 'captured' } as const) : await paymentProvider(this.env).capture(row.authorization_id!, `${row.id}:capture`);
     if (outcome.kind === 'retry') throw new Retry(outcome.detail);
     if (outcome.kind === 'failed') {
       // The provider will not capture (the authorisation was voided or has
@@ -706,14 +718,17 @@ export class Checkout extends DurableObject<Env> {
 
   /** Ends a checkout whose order was written and paid but cannot be filled. */
   private async cancelPaidOrder(row: Row, reason: string): Promise<void> {
-    const refund = await paymentProvider(this.env).refund(row.authorization_id!, `${row.id}:refund`);
-    if (refund.kind === 'retry') throw new Retry(refund.detail);
+    if (row.total_amount !== 0) {
+      const refund = await paymentProvider(this.env).refund(row.authorization_id!, `${row.id}:refund`);
+      if (refund.kind === 'retry') throw new Retry(refund.detail);
+    }
     const db = createDatabase(this.env);
     try {
       await db.primary.transaction(async (tx) => {
         await tx.update(orders).set({ status: 'cancelled', updatedAt: new Date() }).where(eq(orders.id, row.order_id!));
         await tx.update(payments).set({ status: 'refunded', updatedAt: new Date() }).where(eq(payments.checkoutId, row.id));
         await tx.insert(orderEvents).values({ id: newId('oev'), orderId: row.order_id!, type: 'order.cancelled', payload: { reason } });
+        await releaseUses(tx, row.id, true);
       });
     } catch (err) {
       throw new Retry(`order cancel failed: ${err}`);
@@ -743,6 +758,7 @@ export class Checkout extends DurableObject<Env> {
         await tx.update(orders).set({ status: 'cancelled', updatedAt: new Date() }).where(eq(orders.id, row.order_id!));
         await tx.update(payments).set({ status: 'failed', updatedAt: new Date() }).where(and(eq(payments.checkoutId, row.id), eq(payments.status, 'authorized')));
         await tx.insert(orderEvents).values({ id: newId('oev'), orderId: row.order_id!, type: 'order.cancelled', payload: { reason: 'payment_failed', detail: detail.slice(0, 300) } });
+        await releaseUses(tx, row.id, true);
       });
     } catch (err) {
       throw new Retry(`order cancel failed: ${err}`);

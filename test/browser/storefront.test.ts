@@ -205,6 +205,37 @@ describe('a purchase in the browser', () => {
   }, 120_000);
 });
 
+describe('a promotion code in the browser', () => {
+  it('applies a code on the cart page, shows the discount and the total, and the order records the discount', async () => {
+    const page = await shopper();
+    const code = `BROWSER${randomBytes(3).toString('hex').toUpperCase()}`;
+    const made = await fetch(`${base}/admin/api/promotions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Browser ten percent', code, kind: 'percentage', percentBps: 1000, usageLimit: 1 }),
+    });
+    expect(made.status).toBe(201);
+    await addToCart(page, fx.productSlugs[3]!);
+    await page.fill('#promo-code', 'no-such-code');
+    await page.locator('form.promo-code button[type="submit"]').click();
+    await expect(page.locator('main').textContent()).resolves.toContain('There is no promotion code "NO-SUCH-CODE".');
+    await page.fill('#promo-code', code.toLowerCase());
+    await page.locator('form.promo-code button[type="submit"]').click();
+    await page.waitForURL(/\/cart$/);
+    const discountLine = page.locator('.totals__discount');
+    await expect(discountLine.textContent()).resolves.toContain(`Browser ten percent (${code})`);
+    await shot(page, '17-cart-promotion');
+    const total = (await page.locator('.totals__total dd').textContent())!.trim();
+    await checkOut(page, 'promo@example.com', 'tok_ok');
+    await page.waitForURL(/\/orders\/ord_/, { timeout: 30_000 });
+    const order = (await page.locator('main').textContent())!;
+    expect(order).toContain(`Browser ten percent (${code})`);
+    expect(order).toContain(total);
+    await shot(page, '18-order-with-discount');
+    await page.context().close();
+  }, 120_000);
+});
+
 /** Presses Tab until the element matching `selector` has the focus (at most 80 times): it must be reachable by keyboard. */
 async function tabTo(page: Page, selector: string): Promise<void> {
   for (let i = 0; i < 80; i++) {

@@ -68,6 +68,7 @@ const AdminOrderLineSchema = z.object({
   quantity: z.number().int(),
   unitPrice: MoneySchema,
   lineTotal: MoneySchema,
+  discount: MoneySchema.openapi({ description: "The line's share of the order's item and order discounts" }),
 });
 
 const AdminOrderSchema = z
@@ -79,6 +80,8 @@ const AdminOrderSchema = z
     email: z.string(),
     checkoutId: z.string(),
     subtotal: MoneySchema,
+    shipping: MoneySchema,
+    discount: MoneySchema.openapi({ description: 'All promotions: total = subtotal + shipping − discount' }),
     tax: MoneySchema.openapi({ description: 'Tax included in the total' }),
     total: MoneySchema,
     payment: z
@@ -129,12 +132,14 @@ async function adminViews(db: Database, rows: OrderRow[]): Promise<AdminOrder[]>
       email: o.email,
       checkoutId: o.checkoutId,
       subtotal: money(o.subtotalAmount),
+      shipping: money(o.shippingAmount),
+      discount: money(o.discountAmount),
       tax: money(o.taxAmount),
       total: money(o.totalAmount),
       payment: pay ? { status: pay.status, provider: pay.provider, amount: { amount: pay.amount, currency: pay.currency } } : null,
       lineCount: own.length,
       units: own.reduce((n, l) => n + l.quantity, 0),
-      lines: own.map((l) => ({ variantId: l.variantId, sku: l.sku, title: l.title, quantity: l.quantity, unitPrice: money(l.unitAmount), lineTotal: money(l.lineAmount) })),
+      lines: own.map((l) => ({ variantId: l.variantId, sku: l.sku, title: l.title, quantity: l.quantity, unitPrice: money(l.unitAmount), lineTotal: money(l.lineAmount), discount: money(l.discountAmount) })),
       createdAt: o.createdAt.toISOString(),
       updatedAt: o.updatedAt.toISOString(),
     };

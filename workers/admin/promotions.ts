@@ -21,7 +21,7 @@ import { createRouter, errorResponse } from '../lib/router';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import { normalizeCode } from '../promotions/engine';
-import { PROMOTION_SELECT, toPromotion, usageCounts } from '../promotions/store';
+import { promotionSelect, toPromotion, usageCounts } from '../promotions/store';
 import type { AppEnv } from '../types';
 
 const security = [{ adminToken: [] }];
@@ -29,7 +29,14 @@ const writer: MiddlewareHandler<AppEnv>[] = [adminAuth({ roles: ['catalog'] }), 
 const reader: MiddlewareHandler<AppEnv>[] = [adminAuth({ roles: ['catalog', 'fulfillment', 'readonly'] })];
 
 const Region = z.enum(REGION_CODES);
-const Instant = z.iso.datetime({ offset: true }).openapi({ description: 'ISO 8601 instant (stored in UTC)', example: '2026-12-11T04:00:00Z' });
+const Instant = z.iso
+  .datetime({ offset: true })
+  // Postgres timestamps cannot hold year 0; nothing sensible lies outside these years.
+  .refine((v) => {
+    const year = new Date(v).getUTCFullYear();
+    return year >= 2000 && year <= 9999;
+  }, 'Must be between the years 2000 and 9999.')
+  .openapi({ description: 'ISO 8601 instant (stored in UTC)', example: '2026-12-11T04:00:00Z' });
 const Title = z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'Must not contain control characters.');
 const Code = z
   .string()
@@ -136,7 +143,7 @@ const RegionParam = z.object({ region: z.string().max(8).openapi({ param: { name
 
 /** Loads promotions with their targets and usage, as the admin API shows them. */
 async function loadViews(db: AppEnv['Variables']['services']['db']['primary'], where: ReturnType<typeof sql>): Promise<PromotionView[]> {
-  const { rows } = await db.execute<Parameters<typeof toPromotion>[0]>(sql`${PROMOTION_SELECT} where ${where} order by p.created_at desc, p.id limit 200`);
+  const { rows } = await db.execute<Parameters<typeof toPromotion>[0]>(sql`${promotionSelect()} where ${where} order by p.created_at desc, p.id limit 200`);
   const usage = await usageCounts(db, rows.map((r) => r.id));
   const now = Date.now();
   return rows.map((r) => {
@@ -256,7 +263,7 @@ export const adminPromotionRoutes = createRouter()
       request: {
         query: z.object({
           code: z.string().max(40).optional().openapi({ description: 'Only the promotion with this code' }),
-          before: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Only promotions created before this instant (the last `createdAt` of a page, for the next)' }),
+          before: Instant.optional().openapi({ description: 'Only promotions created before this instant (the last `createdAt` of a page, for the next)' }),
         }),
       },
       responses: { 200: { description: 'Promotions', content: { 'application/json': { schema: z.object({ items: z.array(PromotionSchema) }) } } } },

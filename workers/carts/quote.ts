@@ -48,14 +48,21 @@ export async function quoteCart(
   region: Region,
   lines: readonly CartLine[],
   code: string | null,
-  known?: Map<string, VariantFacts>,
-  memoMs = 0,
+  options: {
+    /** Facts already loaded for some of the lines. */
+    known?: Map<string, VariantFacts>;
+    /** See {@link CART_PROMOTIONS_MEMO_MS}; cart answers only. */
+    memoMs?: number;
+    /** The checkout quoting: its own holds do not count against the limits. */
+    checkoutId?: string;
+  } = {},
 ): Promise<Quote & { facts: Map<string, VariantFacts> }> {
+  const { known, memoMs, checkoutId } = options;
   const facts = new Map(known ?? []);
   const missing = lines.map((l) => l.variantId).filter((v) => !facts.has(v));
   // Both on one connection, one after the other: set-up costs more than the second query.
   if (missing.length) for (const [id, f] of await loadVariantFacts(db, region, missing)) facts.set(id, f);
-  const context = await loadPromotionContext(db, region, code, memoMs);
+  const context = await loadPromotionContext(db, region, code, { ...(memoMs ? { memoMs } : {}), ...(checkoutId ? { checkoutId } : {}) });
   return { ...quoteOf(region, priceLines(region, lines, facts), facts, context, code), facts };
 }
 

@@ -82,7 +82,7 @@ function cartBody(c: Context<AppEnv>, cart: StoredCart, quote: Quote) {
 
 /** Quotes a cart from the origin (a read handle: replica-eligible) for the cart's own region, with its code. */
 async function price(c: Context<AppEnv>, cart: StoredCart, known?: Awaited<ReturnType<typeof loadVariantFacts>>, code = cart.code ?? null): Promise<Quote> {
-  return dependency(c, 'Postgres', quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, known, CART_PROMOTIONS_MEMO_MS));
+  return dependency(c, 'Postgres', quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, { ...(known ? { known } : {}), memoMs: CART_PROMOTIONS_MEMO_MS }));
 }
 
 /** Counts a code attempt against the client address's `promotion_code` limit. */

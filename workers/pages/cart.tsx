@@ -90,7 +90,7 @@ export async function loadBrowserCart(c: Context<AppEnv>): Promise<BrowserCart |
   const cart = await currentCart(c, await actorOf(c));
   if (!cart) return null;
   const region = REGIONS[cart.region];
-  const quote = await quoteCart(c.var.services.db.read, region, cart.lines, cart.code ?? null, undefined, CART_PROMOTIONS_MEMO_MS);
+  const quote = await quoteCart(c.var.services.db.read, region, cart.lines, cart.code ?? null, { memoMs: CART_PROMOTIONS_MEMO_MS });
   return { cart, region, priced: quote.priced, quote };
 }
 
@@ -136,6 +136,11 @@ function CodeForm({ view }: { view: BrowserCart }) {
       <label for="promo-code">Promotion code</label>
       <input id="promo-code" name="code" type="text" maxlength={40} autocomplete="off" value={status?.code ?? ''} />
       <button type="submit">{status ? 'Change' : 'Apply'}</button>
+      {status ? (
+        <button type="submit" name="code" value="" formnovalidate>
+          Remove code
+        </button>
+      ) : null}
       {status && !status.applied ? <p class="cart-line__warning">{status.message}</p> : null}
     </form>
   );
@@ -389,7 +394,7 @@ cartPages.post('/cart/code', rateLimit('promotion_code', (c) => clientIp(c)), li
     await store(c, setCode(redis, cart.id, actor, ''));
     return backToCart(c);
   }
-  const quote = await quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, undefined, CART_PROMOTIONS_MEMO_MS);
+  const quote = await quoteCart(c.var.services.db.read, REGIONS[cart.region], cart.lines, code, { memoMs: CART_PROMOTIONS_MEMO_MS });
   const status = quote.evaluation.code!;
   if (!status.applied) return renderCart(c, 422, { tone: 'error', text: status.message });
   const result = await store(c, setCode(redis, cart.id, actor, code));

@@ -54,6 +54,24 @@ describe('promotion engine: amounts', () => {
     expect(r.lineDiscounts).toEqual({ v2: 600 });
   });
 
+  it('buy-X-get-Y takes its percentage once over the free units, not per unit', () => {
+    const half = promo({ id: 'h', kind: 'buy_x_get_y', buyQuantity: 1, getQuantity: 1, percentBps: 5_000, appliesTo: 'variants', variantIds: ['v1'] });
+    // Four units of 101: two are "Y"; 50% of 202 is 101 (per unit it would be 51 + 51).
+    expect(evaluate({ ...base, lines: [line('v1', 101, 4)], promotions: [half] }).discount).toBe(101);
+  });
+
+  it('free shipping with a minimum looks at the goods after discounts', () => {
+    const ship = promo({ id: 's', kind: 'free_shipping', regionCode: 'id', currency: 'IDR', minSubtotalAmount: 50_000 });
+    const order = promo({ id: 'o', kind: 'percentage', percentBps: 2000, code: 'TWENTY' });
+    const rate = { amount: 9_000, freeOverAmount: null };
+    const full = evaluate({ ...base, shipping: rate, lines: [line('v1', 55_000, 1)], promotions: [ship] });
+    expect(full.applied.map((a) => a.promotionId)).toEqual(['s']);
+    const discounted = evaluate({ ...base, shipping: rate, lines: [line('v1', 55_000, 1)], promotions: [ship, order], code: 'TWENTY' });
+    // 55,000 − 20% = 44,000 < 50,000: shipping is charged.
+    expect(discounted.applied.map((a) => a.promotionId)).toEqual(['o']);
+    expect(discounted.total).toBe(44_000 + 9_000);
+  });
+
   it('caps a fixed amount at what its lines cost', () => {
     const fixed = promo({ id: 'f', kind: 'fixed', amount: 50_000, regionCode: 'id', currency: 'IDR', appliesTo: 'variants', variantIds: ['v1'] });
     const r = evaluate({ ...base, lines: [line('v1', 20_000, 1), line('v2', 70_000, 1)], promotions: [fixed] });
@@ -99,7 +117,7 @@ describe('promotion engine: refusals', () => {
   const cart = [line('v1', 100_000, 1)];
   it.each([
     ['promotion_expired', promo({ id: 'x', kind: 'percentage', percentBps: 1000, code: 'OLD', endsAt: new Date('2026-11-30T00:00:00Z') }), /expired at 2026-11-30T00:00:00.000Z/],
-    ['promotion_not_started', promo({ id: 'x', kind: 'percentage', percentBps: 1000, code: 'OLD', startsAt: new Date('2026-12-02T00:00:00Z') }), /valid from/],
+    ['promotion_not_started', promo({ id: 'x', kind: 'percentage', percentBps: 1000, code: 'OLD', startsAt: new Date('2026-12-02T00:00:00Z') }), /not valid yet\.$/],
     ['promotion_not_in_region', promo({ id: 'x', kind: 'fixed', amount: 500, regionCode: 'sg', currency: 'SGD', code: 'OLD' }), /not valid in this region/],
     ['promotion_exhausted', promo({ id: 'x', kind: 'percentage', percentBps: 1000, code: 'OLD', usageLimit: 1, used: 1 }), /used as many times/],
     ['promotion_disabled', promo({ id: 'x', kind: 'percentage', percentBps: 1000, code: 'OLD', active: false }), /no longer valid/],

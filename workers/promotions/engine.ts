@@ -207,12 +207,14 @@ function lineShares(p: Promotion, lines: readonly PromotionLine[], remaining: Re
       break;
     case 'buy_x_get_y': {
       // The cheapest eligible units are the "Y": per X + Y units, Y of them.
+      // Their amounts are added up, the percentage taken once, and shared
+      // over the lines they came from.
       const units = eligible.flatMap((l, i) => Array.from({ length: l.quantity }, () => ({ i, unit: Math.min(l.unitAmount, Math.floor(weights[i]! / l.quantity)) })));
       units.sort((a, b) => a.unit - b.unit || a.i - b.i);
       const free = Math.floor(units.length / (p.buyQuantity! + p.getQuantity!)) * p.getQuantity!;
-      shares = eligible.map(() => 0);
-      for (const u of units.slice(0, free)) shares[u.i]! += percentOf(u.unit, p.percentBps!);
-      shares = shares.map((s, i) => Math.min(s, weights[i]!));
+      const freeAmounts = eligible.map(() => 0);
+      for (const u of units.slice(0, free)) freeAmounts[u.i]! += u.unit;
+      shares = allocate(percentOf(freeAmounts.reduce((a, b) => a + b, 0), p.percentBps!), freeAmounts);
       break;
     }
     default:
@@ -237,7 +239,8 @@ function best<T extends { p: Promotion; amount: number }>(candidates: T[]): T | 
 const MESSAGES: Record<CodeProblem, (code: string, p: Promotion | undefined, fmt: (n: number) => string) => string> = {
   promotion_not_found: (code) => `There is no promotion code "${code}".`,
   promotion_disabled: (code) => `The code ${code} is no longer valid.`,
-  promotion_not_started: (code, p) => `The code ${code} is valid from ${p!.startsAt.toISOString()}.`,
+  // Not when: a code published early must not tell when a sale starts.
+  promotion_not_started: (code) => `The code ${code} is not valid yet.`,
   promotion_expired: (code, p) => `The code ${code} expired at ${p!.endsAt!.toISOString()}.`,
   promotion_not_in_region: (code) => `The code ${code} is not valid in this region.`,
   promotion_exhausted: (code) => `The code ${code} has been used as many times as it may be.`,
@@ -265,8 +268,11 @@ export function evaluate(input: EvaluationInput): Evaluation {
   const candidates = input.promotions.filter(
     (p) => (p.code === null || p === codePromotion) && availabilityProblem(p, regionCode, now) === null && (!p.currency || p.currency === input.currency),
   );
-  const meetsMinimum = (p: Promotion) => p.minSubtotalAmount === null || subtotal >= p.minSubtotalAmount;
-  if (codePromotion && !codeProblem && !meetsMinimum(codePromotion)) codeProblem = 'promotion_min_subtotal';
+  // A minimum is met by the subtotal before promotions, except free
+  // shipping's, which (like a rate's free-over threshold) looks at the goods
+  // after item and order discounts.
+  const meetsMinimum = (p: Promotion, goods = subtotal) => p.minSubtotalAmount === null || goods >= p.minSubtotalAmount;
+  if (codePromotion && !codeProblem && classOf(codePromotion) !== 'shipping' && !meetsMinimum(codePromotion)) codeProblem = 'promotion_min_subtotal';
 
   const remaining: Remaining = new Map(lines.map((l) => [l.variantId, l.unitAmount * l.quantity]));
   const applied: AppliedPromotion[] = [];
@@ -289,11 +295,12 @@ export function evaluate(input: EvaluationInput): Evaluation {
   const goods = [...remaining.values()].reduce((a, b) => a + b, 0);
   const rate = input.shipping;
   const shipping = lines.length === 0 || !rate || (rate.freeOverAmount !== null && goods >= rate.freeOverAmount) ? 0 : rate.amount;
-  const shippingOptions = candidates.filter((p) => classOf(p) === 'shipping' && meetsMinimum(p)).map((p) => ({ p, amount: shipping }));
+  const shippingOptions = candidates.filter((p) => classOf(p) === 'shipping' && meetsMinimum(p, goods)).map((p) => ({ p, amount: shipping }));
   for (const o of shippingOptions) offered.set(o.p.id, o.amount);
   const freeShipping = best(shippingOptions);
   if (freeShipping) applied.push({ promotionId: freeShipping.p.id, code: freeShipping.p.code, title: freeShipping.p.title, kind: 'free_shipping', class: 'shipping', amount: shipping, lines: {} });
 
+  if (codePromotion && !codeProblem && classOf(codePromotion) === 'shipping' && !meetsMinimum(codePromotion, goods)) codeProblem = 'promotion_min_subtotal';
   if (codePromotion && !codeProblem && !applied.some((a) => a.promotionId === codePromotion.id)) {
     codeProblem = (offered.get(codePromotion.id) ?? 0) > 0 ? 'promotion_not_best' : 'promotion_not_applicable';
   }

@@ -15,7 +15,8 @@ import { createDatabase } from '../../db/client';
 import { callWith } from '../auth/test-helpers';
 import { admin, api, fx } from '../carts/test-helpers';
 import { randomToken } from '../lib/ids';
-import { holdUses } from './store';
+import { REGIONS } from '../../db/regions';
+import { holdUses, loadPromotionContext } from './store';
 
 const made: string[] = [];
 afterAll(async () => {
@@ -176,6 +177,36 @@ describe('single-use codes', () => {
     } finally {
       await db.close();
     }
+  }, 60_000);
+
+  it("a checkout pricing again does not count its own hold against the limit", async () => {
+    const promo = await createPromotion({ title: 'Own hold', code: `OWN${tag()}`, kind: 'percentage', percentBps: 1000, usageLimit: 1, startsAt: hourAgo() });
+    const db = createDatabase(env);
+    try {
+      const checkoutId = `chk_own_${promo.id}`;
+      expect(await holdUses(db.primary, checkoutId, { email: 'own@example.com' }, [{ promotionId: promo.id, usageLimit: 1, usageLimitPerCustomer: null }])).toEqual({ ok: true });
+      const others = await loadPromotionContext(db.primary, REGIONS.th, promo.code);
+      const mine = await loadPromotionContext(db.primary, REGIONS.th, promo.code, { checkoutId });
+      expect(others.promotions.find((p) => p.id === promo.id)?.used).toBe(1);
+      expect(mine.promotions.find((p) => p.id === promo.id)?.used).toBe(0);
+      // And holding again is the same hold, not a second use.
+      expect(await holdUses(db.primary, checkoutId, { email: 'own@example.com' }, [{ promotionId: promo.id, usageLimit: 1, usageLimitPerCustomer: null }])).toEqual({ ok: true });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a code that covers the whole order confirms it without asking the payment provider', async () => {
+    const p = await stocked('th', [25_900], 5);
+    const code = `FREE${tag()}`;
+    await createPromotion({ title: 'On the house', code, kind: 'percentage', percentBps: 10_000, startsAt: hourAgo() });
+    const cartId = await cartOf('th', [[p.variants[0]!.id, 1]]);
+    const cart = await (await applyCode(cartId, code, 'th')).json<any>();
+    expect(cart.total).toEqual({ amount: 0, currency: 'THB' });
+    const state = await settle(await startCheckout(cartId, 'th'));
+    expect(state.status).toBe('confirmed');
+    const [pay] = await originRows<{ provider: string; status: string; amount: string }>(sql`select provider, status, amount from payments where order_id = ${state.orderId}`);
+    expect(pay).toEqual({ provider: 'none', status: 'captured', amount: '0' });
   }, 60_000);
 
   it('a failed checkout gives its use back', async () => {

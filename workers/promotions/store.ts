@@ -82,14 +82,19 @@ export function toPromotion(r: PromotionRow): Promotion {
   };
 }
 
-/** The select of promotions with their targets and (for limited ones) live use counts. */
-export const PROMOTION_SELECT = sql`
+/**
+ * The select of promotions with their targets and (for limited ones) live
+ * use counts, leaving out the uses of `ownCheckout` (a checkout pricing
+ * again must not count the hold it took the first time).
+ */
+export const promotionSelect = (ownCheckout = '') => sql`
   select p.id, p.title, p.code, p.kind, p.percent_bps, p.amount, p.region_code, p.currency, p.min_subtotal_amount,
          p.applies_to, p.buy_quantity, p.get_quantity, p.starts_at, p.ends_at, p.usage_limit, p.usage_limit_per_customer, p.active, p.created_at,
          (select array_agg(pc.category_id) from promotion_categories pc where pc.promotion_id = p.id) as category_ids,
          (select array_agg(pv.variant_id) from promotion_variants pv where pv.promotion_id = p.id) as variant_ids,
          case when p.usage_limit is null then null else
            (select count(*) from promotion_redemptions r where r.promotion_id = p.id
+              and r.checkout_id <> ${ownCheckout}
               and (r.status = 'redeemed' or (r.status = 'held' and r.expires_at > now()))) end as used
   from promotions p`;
 
@@ -100,10 +105,10 @@ const regionMemo = new Map<string, { at: number; value: PromotionContext }>();
 export const CART_PROMOTIONS_MEMO_MS = 1_000;
 
 /** The running automatic promotions of `region` (and of every region) and the region's shipping rate: one query. */
-async function loadRegionContext(db: Database, region: Region): Promise<PromotionContext> {
+async function loadRegionContext(db: Database, region: Region, ownCheckout: string): Promise<PromotionContext> {
   const { rows } = await db.execute<PromotionRow & { shipping_amount: string | null; shipping_free_over: string | null }>(sql`
     with candidates as (
-      ${PROMOTION_SELECT}
+      ${promotionSelect(ownCheckout)}
       where p.code is null and p.active and p.starts_at <= now() and (p.ends_at is null or p.ends_at > now())
         and (p.region_code is null or p.region_code = ${region.code})
     )
@@ -126,17 +131,18 @@ async function loadRegionContext(db: Database, region: Region): Promise<Promotio
  * catalog's own bound is a second. The code's promotion is always read
  * fresh, and checkout passes no memo: it charges what the origin says now.
  */
-export async function loadPromotionContext(db: Database, region: Region, code: string | null, memoMs = 0): Promise<PromotionContext> {
+export async function loadPromotionContext(db: Database, region: Region, code: string | null, options: { memoMs?: number; checkoutId?: string } = {}): Promise<PromotionContext> {
+  const { memoMs = 0, checkoutId = '' } = options;
   const memo = regionMemo.get(region.code);
   let base: PromotionContext;
-  if (memoMs > 0 && memo && Date.now() - memo.at < memoMs) {
+  if (memoMs > 0 && !checkoutId && memo && Date.now() - memo.at < memoMs) {
     base = memo.value;
   } else {
-    base = await loadRegionContext(db, region);
-    regionMemo.set(region.code, { at: Date.now(), value: base });
+    base = await loadRegionContext(db, region, checkoutId);
+    if (!checkoutId) regionMemo.set(region.code, { at: Date.now(), value: base });
   }
   if (code === null) return base;
-  const { rows } = await db.execute<PromotionRow>(sql`${PROMOTION_SELECT} where p.code = ${code}`);
+  const { rows } = await db.execute<PromotionRow>(sql`${promotionSelect(checkoutId)} where p.code = ${code}`);
   return { promotions: [...base.promotions, ...rows.map(toPromotion)], shipping: base.shipping };
 }
 
@@ -233,13 +239,26 @@ async function checkRoom(tx: Tx, use: UseRequest, checkoutId: string, customer: 
  * is thrown and the order is not written.
  */
 export async function redeemUses(tx: Tx, checkoutId: string, orderId: string, customer: Customer, uses: readonly UseRequest[]): Promise<void> {
+  // Holds of an earlier pricing this order does not use (the shopper
+  // changed the code meanwhile) go back, so they do not sit out their lapse.
+  await tx.execute(sql`
+    update promotion_redemptions set status = 'released', updated_at = now()
+    where checkout_id = ${checkoutId} and status = 'held'
+      and promotion_id <> all(${`{${uses.map((u) => `"${u.promotionId}"`).join(',')}}`}::text[])`);
   if (uses.length === 0) return;
   const email = customer.email.trim().toLowerCase();
+  const sorted = [...uses].sort((a, b) => (a.promotionId < b.promotionId ? -1 : 1));
+  // Limited promotions are locked before this checkout's hold is judged, and
+  // by the wall clock (now() is the transaction's start): a hold that lapses
+  // while another checkout takes the use is then seen as lapsed here too.
+  for (const use of sorted) {
+    if (use.usageLimit !== null || use.usageLimitPerCustomer !== null) await tx.execute(sql`select 1 from promotions where id = ${use.promotionId} for update`);
+  }
   const { rows } = await tx.execute<{ promotion_id: string; live: boolean }>(sql`
-    select promotion_id, (status = 'held' and expires_at > now()) as live from promotion_redemptions
+    select promotion_id, (status = 'redeemed' or (status = 'held' and expires_at > clock_timestamp())) as live from promotion_redemptions
     where checkout_id = ${checkoutId} and status in ('held', 'redeemed')`);
   const live = new Set(rows.filter((r) => r.live).map((r) => r.promotion_id));
-  for (const use of [...uses].sort((a, b) => (a.promotionId < b.promotionId ? -1 : 1))) {
+  for (const use of sorted) {
     if (!live.has(use.promotionId)) await checkRoom(tx, use, checkoutId, customer);
     await tx
       .insert(promotionRedemptions)
@@ -251,12 +270,17 @@ export async function redeemUses(tx: Tx, checkoutId: string, orderId: string, cu
   }
 }
 
-/** Gives a failed checkout's held uses back (its redeemed ones, if any, stay: they belong to an order). */
-export async function releaseUses(db: Database, checkoutId: string): Promise<void> {
+/**
+ * Gives a checkout's uses back: a failed checkout's holds, or with
+ * `redeemed` also the uses of an order the store itself cancelled (payment
+ * not captured, holds lapsed): the shopper did not choose to cancel and must
+ * be able to try again with the code. A merchant's cancel keeps the use.
+ */
+export async function releaseUses(db: Database | Tx, checkoutId: string, redeemed = false): Promise<void> {
   await db
     .update(promotionRedemptions)
     .set({ status: 'released', updatedAt: new Date() })
-    .where(and(eq(promotionRedemptions.checkoutId, checkoutId), eq(promotionRedemptions.status, 'held')));
+    .where(and(eq(promotionRedemptions.checkoutId, checkoutId), redeemed ? inArray(promotionRedemptions.status, ['held', 'redeemed']) : eq(promotionRedemptions.status, 'held')));
 }
 
 /** Uses per promotion (redeemed, and live holds), for the admin API. */
