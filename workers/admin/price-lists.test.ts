@@ -270,3 +270,30 @@ describe('who may call', () => {
     expect(await listsWith(v.variantId)).toHaveLength(2);
   });
 });
+
+describe('price-list writes and webhooks', () => {
+  it('tell product.updated subscribers about the products whose prices the list sets', async () => {
+    const simUrl = env.TEST_PAYMENT_SIM_URL;
+    const name = `pl-${randomToken(6)}`;
+    const sub = await adminCall('/admin/api/webhooks', 'POST', { url: `${simUrl}/webhook-receiver/${name}`, eventTypes: ['product.updated'], description: 'price list test' });
+    expect(sub.status).toBe(201);
+    const { id: subscriptionId } = await sub.json<{ id: string }>();
+    try {
+      const v = await freshVariant();
+      const res = await adminCall('/admin/api/price-lists', 'POST', { name: 'Hook sale', region: 'sg', startsAt: inHours(1), prices: [{ sku: v.sku, amount: 1900 }] });
+      expect(res.status).toBe(201);
+      // Deliveries are asynchronous (queue): wait for the receiver to hear of this product.
+      const deadline = Date.now() + 20_000;
+      let events: any[] = [];
+      while (Date.now() < deadline) {
+        const got = await (await fetch(`${simUrl}/webhook-receiver/${name}`)).json<{ requests: { body: string }[] }>();
+        events = got.requests.map((r) => JSON.parse(r.body)).filter((e) => e.data?.productId === v.productId);
+        if (events.length) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(events.map((e) => [e.type, e.data.slug, e.data.change])).toContainEqual(['product.updated', v.slug, 'updated']);
+    } finally {
+      await adminCall(`/admin/api/webhooks/${subscriptionId}`, 'DELETE');
+    }
+  }, 30_000);
+});

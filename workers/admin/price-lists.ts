@@ -20,6 +20,7 @@ import type { Database } from '../../db/client';
 import { REGION_CODES, REGIONS } from '../../db/regions';
 import { priceListPrices, priceLists, products, variants } from '../../db/schema';
 import { publishChange } from '../catalog/publish';
+import { emitProductUpdated } from '../webhooks/events';
 import { ApiError, notFound } from '../lib/errors';
 import { pgError } from '../lib/db-errors';
 import { newId } from '../lib/ids';
@@ -163,17 +164,23 @@ async function variantIdsOf(tx: Tx | Database, listId: string): Promise<string[]
   return rows.map((r) => r.id);
 }
 
-/** Republishes the products of `variantIds` and bumps their listings, as a product write does. */
+/**
+ * Republishes the products of `variantIds` and bumps their listings, as a
+ * product write does, and tells `product.updated` subscribers (an ERP keeps
+ * prices too). The event is sent at the write, not when a list starts or
+ * ends by the clock: subscribers read the list's window from the admin API.
+ */
 async function republish(c: Context<AppEnv>, variantIds: string[]): Promise<void> {
   const ids = [...new Set(variantIds)];
   if (ids.length === 0) return;
   const db = c.var.services.db.primary;
   const rows = await db
-    .selectDistinct({ slug: products.slug, categoryId: products.categoryId })
+    .selectDistinct({ id: products.id, slug: products.slug, categoryId: products.categoryId })
     .from(products)
     .innerJoin(variants, eq(variants.productId, products.id))
     .where(inArray(variants.id, ids));
   await publishChange(db, c.env.CATALOG, { slugs: rows.map((r) => r.slug), categoryIds: [...new Set(rows.map((r) => r.categoryId))] });
+  await emitProductUpdated(c.env, db, rows.map((r) => ({ productId: r.id, slug: r.slug, change: 'updated' as const })));
 }
 
 /** The admin view of a list with its prices, or null. */
