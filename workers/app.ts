@@ -26,6 +26,7 @@ import { healthRoutes } from './health/routes';
 import { ApiError } from './lib/errors';
 import { auditAdminWrites } from './middleware/audit';
 import { limitBody } from './middleware/body-limit';
+import { observe } from './middleware/observe';
 import { errorHandler, notFoundHandler, sendError } from './middleware/errors';
 import { adminMediaRoutes, mediaRoutes } from './media/routes';
 import { pageRoutes } from './pages/routes';
@@ -45,6 +46,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
 
   app.use(requestId());
+  // Around everything else: one log line per request and Server-Timing
+  // `total` on API answers, errors and 404s included (./middleware/observe.ts).
+  app.use(observe());
   // Images may be embedded by other origins (a CDN or another storefront
   // domain); everything else keeps the strict same-origin policy.
   const apiHeaders = secureHeaders();

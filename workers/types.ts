@@ -3,6 +3,7 @@
  * the typed per-request variables the middleware sets.
  */
 import type { Region } from '../db/regions';
+import type { CacheTier } from './lib/metrics';
 import type { AdminPrincipal } from './middleware/admin-auth';
 import type { ShopperAccessor } from './middleware/session';
 import type { Services } from './services';
@@ -19,6 +20,12 @@ export interface AppVariables {
   shopper: ShopperAccessor;
   /** Set by `adminAuth()` on admin routes: the calling token and its role. */
   admin: AdminPrincipal;
+  /**
+   * Set by the catalog reads (workers/catalog/service.ts): the deepest tier
+   * any catalog read of this request reached (`cache` < `kv`/`redis` <
+   * `origin`), logged by `observe()`. Unset when no catalog read ran.
+   */
+  cacheTier: CacheTier;
 }
 
 /** The `Env` generic of every Hono app and handler in this Worker. */

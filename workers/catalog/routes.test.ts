@@ -7,7 +7,8 @@ import { readVersion } from './versions';
 
 const fx = inject('seedFixtures');
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://pasar.test${path}`, init));
-const tierOf = (res: Response) => /^(cache|kv|redis|origin);dur=[\d.]+$/.exec(res.headers.get('server-timing') ?? '')?.[1];
+/** The tier entry, which leads `Server-Timing` (`total;dur=` of observe() follows it). */
+const tierOf = (res: Response) => /^(cache|kv|redis|origin);dur=[\d.]+(?:,|$)/.exec(res.headers.get('server-timing') ?? '')?.[1];
 
 /** Waits for the store tier fill that runs after the response (waitUntil). */
 async function until(check: () => Promise<boolean>, ms = 3_000) {

@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import type { Region } from '../../db/regions';
 import { afterResponse } from '../lib/context';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
+import { countCacheRead, type CatalogDocument } from '../lib/metrics';
 import type { AppEnv } from '../types';
 import { liveAvailability } from '../inventory/shards';
 import { soldOutAmong } from '../inventory/soldout';
@@ -35,6 +36,22 @@ function redisStore(c: Context<AppEnv>): StoreTier {
       await redis.set(key, value, { ex: ttl });
     },
   };
+}
+
+/** How deep a tier is: a request's `cacheTier` is the deepest any of its catalog reads reached. */
+const TIER_DEPTH = { cache: 0, kv: 1, redis: 1, origin: 2 } as const;
+
+/**
+ * Records a tiered read: counted in Analytics Engine (`cache_read`, by tier
+ * and document) and noted on the request for its log line (`cacheTier`,
+ * see ../middleware/observe.ts). The API answers one document per request;
+ * a page reads several, and logs the deepest tier they needed.
+ */
+function noteRead<T extends Served<unknown>>(c: Context<AppEnv>, document: CatalogDocument, served: T): T {
+  countCacheRead(c.env, { tier: served.tier, document, region: c.var.region.code, ms: served.ms });
+  const before = c.get('cacheTier');
+  if (!before || TIER_DEPTH[served.tier] > TIER_DEPTH[before]) c.set('cacheTier', served.tier);
+  return served;
 }
 
 /** Short stable hash of query parameters for cache keys. */
@@ -102,7 +119,7 @@ export async function listProducts(c: Context<AppEnv>, query: ListingQuery): Pro
         waitUntil,
         validUntil,
       });
-  return overlaySoldOut(c, served);
+  return overlaySoldOut(c, noteRead(c, query.q ? 'search' : 'listing', served));
 }
 
 /**
@@ -140,13 +157,14 @@ export function productKey(epoch: string, regionCode: string, slug: string): str
 export async function getCategories(c: Context<AppEnv>): Promise<Served<{ items: Category[] }>> {
   const region = c.var.region;
   const version = await readVersion(c.env.CATALOG, listingScope(undefined));
-  return readThrough({
+  const served = await readThrough({
     key: `categories:v1:${region.code}:${version}`,
     store: kvStore(c.env.CATALOG),
     storeTtlSeconds: LISTING_STORE_TTL,
     load: async () => ({ items: await loadCategories(c.var.services.db.read, region) }),
     waitUntil: (p) => void afterResponse(c, p),
   });
+  return noteRead(c, 'categories', served);
 }
 
 /**
@@ -166,6 +184,7 @@ export async function getProduct(c: Context<AppEnv>, slug: string): Promise<Serv
     waitUntil: (p) => void afterResponse(c, p),
     validUntil: (doc) => doc.validUntil,
   });
+  noteRead(c, 'product', served);
   if (!served.body) return { ...served, body: null };
   const { validUntil: _validUntil, ...doc } = served.body;
   let live: Map<string, number> | undefined;

@@ -18,6 +18,7 @@ import { and, eq, inArray } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { REGIONS, type RegionCode } from '../../db/regions';
 import { stock } from '../../db/schema';
+import { countOutOfStock } from '../lib/metrics';
 import type { CapClaim, CapOverrun, InventoryShard, ReserveLine, StockLevel } from '../../durable-objects/inventory';
 
 /** Shards per region. Fixed: changing it would move variants between objects. */
@@ -328,7 +329,12 @@ export async function reserveAcross(
 
   if (shortages.length) await releaseParts(env, parts);
   if (onSoldOut) await reportSoldOut(env, region, configs, seen, onSoldOut);
-  if (shortages.length) return { ok: false, reason: 'out_of_stock', shortages };
+  if (shortages.length) {
+    // A retried saga step replays this answer and counts it again: rare, and
+    // a counter of refusals may overcount by a retry, never undercount.
+    countOutOfStock(env, { region, kind: 'refused', source: 'reserve', variants: shortages.map((s) => ({ variantId: s.variantId, units: s.requested })) });
+    return { ok: false, reason: 'out_of_stock', shortages };
+  }
   return { ok: true, holdId, parts, expiresAt };
 }
 

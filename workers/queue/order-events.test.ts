@@ -182,6 +182,24 @@ describe('order events: catalog availability', () => {
   });
 });
 
+describe('order events: counters (Analytics Engine)', () => {
+  it('order.created counts the order once, with the variants it sold out; redeliveries and other types count nothing', async () => {
+    const points: AnalyticsEngineDataPoint[] = [];
+    const counted = { ...env, METRICS: { writeDataPoint: (p?: AnalyticsEngineDataPoint) => void points.push(p!) } as AnalyticsEngineDataset };
+    const v = await variantWithStock(0);
+    const orderId = await insertOrder(v, 2);
+    const created = message(event('order.created', orderId));
+    expect((await deliver([created], counted)).acked).toEqual([created.id]);
+    expect(points).toEqual([
+      { indexes: ['order'], blobs: ['order', 'sg', 'SGD', 'confirmed'], doubles: [1, 2400, 2, 1] },
+      { indexes: ['out_of_stock'], blobs: ['out_of_stock', 'sg', 'sold_out', v.variantId, 'order_events'], doubles: [1, 0] },
+    ]);
+    await deliver([{ ...created, attempts: 2 }, message(event('order.created', orderId))], counted);
+    await deliver([message(event('order.fulfilled', orderId))], counted);
+    expect(points).toHaveLength(2);
+  });
+});
+
 describe('order events: failures', () => {
   it('acks and logs malformed (poison) messages, unknown orders and unhandled types instead of retrying them', async () => {
     const warn = vi.spyOn(console, 'warn');

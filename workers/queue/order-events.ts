@@ -17,7 +17,10 @@
  *   `order.shipment_sent`) whose id is derived from the order and the event,
  *   so a redelivered or duplicated message finds it and does nothing twice.
  *   Locally "sending" the email is a structured log line;
- * - an analytics line is logged.
+ * - an analytics line is logged, and for `order.created` the order is
+ *   counted in Analytics Engine (`order`), with the variants it sold out
+ *   (`out_of_stock`, kind `sold_out`; ../lib/metrics.ts). Counted once: only
+ *   by the delivery that wrote the notification marker.
  *
  * Failures: a message that is not an order event, or names an order that
  * does not exist, can never succeed: it is acknowledged and logged (never
@@ -31,6 +34,7 @@ import { REGION_CODES, type RegionCode } from '../../db/regions';
 import { orderEvents, orderLines, orders } from '../../db/schema';
 import { regionLevels } from '../inventory/shards';
 import { clearSoldOut, markSoldOut } from '../inventory/soldout';
+import { countOrder, countOutOfStock } from '../lib/metrics';
 import { createServices, type Services } from '../services';
 import { emitOrderWebhooks } from '../webhooks/events';
 
@@ -150,6 +154,17 @@ async function processEvent(env: Env, services: Services, messageId: string, eve
     ...(stock ? { soldOut: stock.soldOut.length, restockedOrAvailable: stock.available.length } : {}),
     at: event.at,
   });
+  if (event.type === 'order.created') {
+    countOrder(env, {
+      region,
+      currency: order.currency,
+      totalAmount: Number(order.totalAmount),
+      units: lines.reduce((n, l) => n + l.quantity, 0),
+      lines: lines.length,
+      status: order.status,
+    });
+    if (stock?.soldOut.length) countOutOfStock(env, { region, kind: 'sold_out', source: 'order_events', variants: stock.soldOut.map((variantId) => ({ variantId })) });
+  }
   return 'processed';
 }
 
