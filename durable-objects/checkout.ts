@@ -35,6 +35,7 @@ import { queueStub } from '../workers/sales/tickets';
 import { markSoldOut } from '../workers/inventory/soldout';
 import { pgError, type PgError } from '../workers/lib/db-errors';
 import { sha256Hex } from '../workers/lib/hash';
+import { countCheckoutOutcome } from '../workers/lib/metrics';
 import { newId, randomToken } from '../workers/lib/ids';
 import { paymentCallTimeoutMs, paymentProvider } from '../workers/payments/provider';
 import { migrateSql } from './sql-migrations';
@@ -714,6 +715,7 @@ export class Checkout extends DurableObject<Env> {
       // The event is also in order_events (the outbox); a consumer can catch up from there.
     });
     this.advance(row.id, 'confirmed', 'done', {});
+    this.countOutcome(row, 'confirmed');
   }
 
   /** Ends a checkout whose order was written and paid but cannot be filled. */
@@ -790,6 +792,7 @@ export class Checkout extends DurableObject<Env> {
     const mayHoldAuthorization = row.step !== 'capture' && row.step !== 'commit' && (row.authorization_id !== null || (row.step === 'authorize' && this.providerCalled()));
     if (!mayHoldAuthorization) return this.finish(row.id, reason);
     this.advance(row.id, 'failed', 'void', { reason });
+    this.countOutcome(row, 'failed', reason);
     await this.ctx.storage.setAlarm(Date.now());
   }
 
@@ -875,6 +878,18 @@ export class Checkout extends DurableObject<Env> {
       this.sql.exec(`update checkout set status = 'failed', step = 'done', reason = ?, updated_at = ? where id = ?`, reason, now, id);
       this.sql.exec(`insert into transitions (status, step, detail, at) values ('failed', 'done', ?, ?)`, reason, now);
     });
+    this.countOutcome(this.row()!, 'failed', reason);
+  }
+
+  /**
+   * One data point per checkout outcome (Workers Analytics Engine; a no-op
+   * without the binding). Called where the shopper-visible state becomes
+   * final, after it is stored: at most once per checkout, since a final
+   * state is never left. A paid order the store cancels later (capture
+   * refused, holds lapsed) was confirmed to nobody and counts as failed.
+   */
+  private countOutcome(row: Row, outcome: 'confirmed' | 'failed', reason?: string): void {
+    countCheckoutOutcome(this.env, { region: row.region ?? 'unknown', outcome, ...(reason ? { reason } : {}), latencyMs: Date.now() - row.created_at });
   }
 
   /** Moves to `step` with `status`, saving the given columns, in one transaction. */
