@@ -25,6 +25,14 @@ interface __BaseEnv_Env {
   STRIPE_SECRET_KEY?: string;
   /** Base URL of Stripe's API; https://api.stripe.com when unset (tests point it at a stand-in). */
   STRIPE_API_BASE?: string;
+  /**
+   * The signing secret before the last rotation (`wrangler secret put
+   * SIGNING_SECRET_PREVIOUS`), for a window after one: tokens, cursors and
+   * cookies it signed still verify, and a checkout started under it is still
+   * found by its Idempotency-Key. Remove it once the window has passed
+   * (docs/OPERATIONS.md, "SIGNING_SECRET").
+   */
+  SIGNING_SECRET_PREVIOUS?: string;
   /** Turnstile site key shown to shoppers' pages before a flash-sale ticket; with `TURNSTILE_SECRET_KEY`, switches the check on. Unset locally: no check. */
   TURNSTILE_SITE_KEY?: string;
   /** Turnstile secret key (`wrangler secret put TURNSTILE_SECRET_KEY`): tickets of sales with `turnstile` need a token that siteverify accepts. */

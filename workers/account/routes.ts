@@ -4,6 +4,7 @@
  * session. Everything here needs a session (401 otherwise) and only ever
  * reads rows of that session's user: there is no id in these paths to swap.
  */
+import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { orderLines, orders, users } from '../../db/schema';
@@ -103,7 +104,7 @@ export const accountRoutes = createRouter()
       const { cursor, limit } = c.req.valid('query');
       // The scope binds a cursor to its account: one shopper's cursor is worthless to another.
       const scope = `me-orders:${session.userId}`;
-      const after = await readNewestFirstCursor(cursor, scope, c.env.SIGNING_SECRET);
+      const after = await readNewestFirstCursor(cursor, scope, signingSecrets(c.env));
       const db = c.var.services.db.read;
       const rows = await db
         .select({ order: orders, key: cursorKey(orders.createdAt) })

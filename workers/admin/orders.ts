@@ -21,6 +21,7 @@
  * later fulfill (the money may already be back with the buyer) until the
  * cancel is retried to the end.
  */
+import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Redis } from '@upstash/redis/cloudflare';
 import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
@@ -485,7 +486,7 @@ export const adminOrderRoutes = createRouter()
     async (c) => {
       const { status, region, cursor, limit } = c.req.valid('query');
       const scope = `admin-orders:${status ?? ''}:${region ?? ''}`;
-      const after = await readNewestFirstCursor(cursor, scope, c.env.SIGNING_SECRET);
+      const after = await readNewestFirstCursor(cursor, scope, signingSecrets(c.env));
       const db = c.var.services.db.primary;
       const conditions: (SQL | undefined)[] = [
         status ? eq(orders.status, status) : undefined,

@@ -13,6 +13,7 @@
  * affected products are republished (../catalog/publish.ts) exactly as a
  * product write does.
  */
+import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -258,7 +259,7 @@ export const adminPriceListRoutes = createRouter()
     async (c) => {
       const query = c.req.valid('query');
       const scope = `price-lists|${query.region ?? '*'}|${query.limit}`;
-      const after = await readNewestFirstCursor(query.cursor, scope, c.env.SIGNING_SECRET);
+      const after = await readNewestFirstCursor(query.cursor, scope, signingSecrets(c.env));
       const db = c.var.services.db.primary;
       const rows = await db
         .select({

@@ -3,6 +3,7 @@
  * the server-rendered pages: each returns the document with the tier that
  * served it, so both can say so in `Server-Timing`.
  */
+import { signingSecrets } from '../lib/signed';
 import type { Context } from 'hono';
 import type { Region } from '../../db/regions';
 import { afterResponse } from '../lib/context';
@@ -79,7 +80,7 @@ export async function listProducts(c: Context<AppEnv>, query: ListingQuery): Pro
   const { db } = c.var.services;
   const filters = [region.code, query.q ?? null, query.category ?? null, query.minPrice ?? null, query.maxPrice ?? null, query.limit];
   const scope = `products|${JSON.stringify(filters)}`;
-  const position = query.cursor ? await decodeCursor<Position>(query.cursor, scope, secret) : undefined;
+  const position = query.cursor ? await decodeCursor<Position>(query.cursor, scope, signingSecrets(c.env)) : undefined;
   const version = await readVersion(c.env.CATALOG, query.q ? listingScope(undefined) : listingScope(query.category));
   const hash = await paramsHash([...filters, position ?? null]);
   const waitUntil = (p: Promise<unknown>) => void afterResponse(c, p);

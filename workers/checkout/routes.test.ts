@@ -6,6 +6,7 @@ import { call, cartWith, checkoutBody, json, ordersFor, settle, simAuthorization
 import { randomToken } from '../lib/ids';
 import { regionLevels } from '../inventory/shards';
 import { signPayload } from '../payments/signature';
+import { callWith } from '../auth/test-helpers';
 
 const webhookSecret = inject('paymentWebhookSecret');
 
@@ -185,5 +186,37 @@ describe('payment webhooks', () => {
 
   it('404s an unknown provider', async () => {
     expect((await post('paypal', '{}')).status).toBe(404);
+  });
+});
+
+describe('checkout across a SIGNING_SECRET rotation', () => {
+  const rotated = { SIGNING_SECRET: `rotated-${randomToken(16)}`, SIGNING_SECRET_PREVIOUS: env.SIGNING_SECRET };
+  const post = (overrides: Partial<Env>, body: unknown, key: string) =>
+    callWith(overrides, '/api/checkout', json('POST', body, { 'idempotency-key': key }));
+
+  it('finds a checkout started under the previous secret by its key, so a retry is never a second charge', async () => {
+    const { variantId } = await stockedVariant(5, 1500);
+    const cartId = await cartWith(variantId, 1);
+    const key = `rot-${randomToken()}`;
+    const first = await (await startCheckout(checkoutBody(cartId), key)).json<any>();
+    const retried = await post(rotated, checkoutBody(cartId), key);
+    expect([200, 202]).toContain(retried.status);
+    expect((await retried.json<any>()).checkoutId).toBe(first.checkoutId);
+    expect((await settle(first.checkoutId)).status).toBe('confirmed');
+    expect(await simAuthorizations(first.checkoutId)).toHaveLength(1);
+    // A new key after the rotation gets an id under the new secret.
+    const fresh = await (await post(rotated, checkoutBody(await cartWith(variantId, 1)), `rot-${randomToken()}`)).json<any>();
+    expect(fresh.checkoutId).toMatch(/^chk_/);
+    expect(fresh.checkoutId).not.toBe(first.checkoutId);
+  }, 60_000);
+
+  it('accepts listing cursors signed before the rotation while the previous secret is set, and not after it is removed', async () => {
+    const page = await (await call('/api/products?limit=2', { headers: { 'x-region': 'sg' } })).json<{ nextCursor: string }>();
+    expect(page.nextCursor).toEqual(expect.any(String));
+    const path = `/api/products?limit=2&cursor=${encodeURIComponent(page.nextCursor)}`;
+    expect((await callWith(rotated, path, { headers: { 'x-region': 'sg' } })).status).toBe(200);
+    const after = await callWith({ SIGNING_SECRET: rotated.SIGNING_SECRET }, path, { headers: { 'x-region': 'sg' } });
+    expect(after.status).toBe(400);
+    expect((await after.json<any>()).error.code).toBe('invalid_request');
   });
 });

@@ -79,6 +79,20 @@ export async function checkoutIdFor(secret: string, idempotencyKey: string): Pro
 
 const CHECKOUT_ID = /^chk_[0-9a-hjkmnp-tv-z]{26}$/;
 
+/**
+ * The checkout of Idempotency-Key `key`. During a SIGNING_SECRET rotation a
+ * key whose checkout was started under the previous secret maps to that
+ * checkout, so a client retrying across the rotation gets its checkout back
+ * instead of a second reservation and a second charge.
+ */
+async function checkoutIdOf(c: Context<AppEnv>, key: string): Promise<string> {
+  const current = await checkoutIdFor(c.env.SIGNING_SECRET, key);
+  if (!c.env.SIGNING_SECRET_PREVIOUS) return current;
+  const previous = await checkoutIdFor(c.env.SIGNING_SECRET_PREVIOUS, key);
+  const started = await c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(previous)).status();
+  return started ? previous : current;
+}
+
 /** A valid checkout request, as {@link CheckoutBody} parses it. */
 export type CheckoutInput = z.infer<typeof CheckoutBody>;
 
@@ -100,7 +114,7 @@ export async function startCheckout(c: Context<AppEnv>, key: string, body: Check
     shopper: { ...(device ? { device } : {}), ip: clientIp(c) },
     ...(tickets.length ? { tickets: tickets.map((t) => ({ saleId: t.s, region: t.r, shard: t.q, ticketId: t.t })) } : {}),
   };
-  const checkoutId = await checkoutIdFor(c.env.SIGNING_SECRET, key);
+  const checkoutId = await checkoutIdOf(c, key);
   const stub = c.env.CHECKOUT.get(c.env.CHECKOUT.idFromName(checkoutId), { locationHint: c.var.region.locationHint });
   // Only new checkouts count against the limit: a retry of one already
   // started must get its checkout back (shared/API.md), never a 429.

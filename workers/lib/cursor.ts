@@ -16,7 +16,7 @@ export function encodeCursor(position: unknown, scope: string, secret: string): 
 }
 
 /** Verifies and decodes a cursor; throws 400 `invalid_request` for anything else. */
-export async function decodeCursor<T>(cursor: string, scope: string, secret: string): Promise<T> {
+export async function decodeCursor<T>(cursor: string, scope: string, secret: string | readonly string[]): Promise<T> {
   const position = await verifyToken<T>(cursor, scope, secret, 512);
   if (position === null) throw invalidRequest('The cursor is not one this server issued for this query.', [{ in: 'query', field: 'cursor', message: 'Invalid cursor.' }]);
   return position;

@@ -16,7 +16,7 @@ export interface NewestFirstPosition {
 }
 
 /** The position a `?cursor=` names, or undefined without one; 400 for a cursor this server did not issue for `scope`. */
-export async function readNewestFirstCursor(cursor: string | undefined, scope: string, secret: string): Promise<NewestFirstPosition | undefined> {
+export async function readNewestFirstCursor(cursor: string | undefined, scope: string, secret: string | readonly string[]): Promise<NewestFirstPosition | undefined> {
   if (!cursor) return undefined;
   const after = await decodeCursor<NewestFirstPosition>(cursor, scope, secret);
   if (typeof after !== 'object' || after === null || typeof after.t !== 'string' || typeof after.id !== 'string' || Number.isNaN(Date.parse(after.t))) {

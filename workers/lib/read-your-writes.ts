@@ -10,6 +10,7 @@
  * own expiry, so a client cannot pin its reads to the primary for ever by
  * forging or replaying one.
  */
+import { signingSecrets } from './signed';
 import type { Context } from 'hono';
 import { getSignedCookie, setSignedCookie } from 'hono/cookie';
 import { currentLsn, type Database } from '../../db/client';
@@ -55,7 +56,11 @@ export async function rememberWriteOn(c: Context<AppEnv>, primary: Database): Pr
 
 /** The WAL position this request's reads must see, from a valid, unexpired cookie. */
 export async function readAfter(c: Context<AppEnv>): Promise<string | undefined> {
-  const value = await getSignedCookie(c, c.env.SIGNING_SECRET, READ_AFTER_COOKIE, 'host');
+  let value: string | false | undefined;
+  for (const secret of signingSecrets(c.env)) {
+    value = await getSignedCookie(c, secret, READ_AFTER_COOKIE, 'host');
+    if (value) break;
+  }
   if (!value) return undefined;
   const [lsn, expires] = value.split('~');
   return lsn && isLsn(lsn) && Number(expires) > Date.now() ? lsn : undefined;

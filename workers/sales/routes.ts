@@ -8,6 +8,7 @@
  * cap on units per shopper is enforced by the inventory objects in the
  * checkout saga, not here.
  */
+import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -122,7 +123,7 @@ export async function presentedTickets(c: Context<AppEnv>, saleId?: string, stal
   for (const [token, cookie] of [...header.map((t) => [t, undefined] as const), ...cookies.map(([name, t]) => [t, name] as const)]) {
     if (seen.has(token)) continue;
     seen.add(token);
-    const claims = await readTicket(c.env.SIGNING_SECRET, token, device);
+    const claims = await readTicket(signingSecrets(c.env), token, device);
     if (typeof claims === 'string') {
       if (cookie && staleCookies === 'skip') {
         deleteCookie(c, cookie.slice('__Host-'.length), { prefix: 'host', secure: true, path: '/' });

@@ -73,7 +73,7 @@ export function mintTicket(secret: string, claims: Omit<TicketClaims, 'x'>, now 
 export type TicketRefusal = 'invalid' | 'expired' | 'other_session';
 
 /** The claims of `token` if it is a ticket this server issued to `device` and still valid. */
-export async function readTicket(secret: string, token: string, device: string | undefined, now = Date.now()): Promise<TicketClaims | TicketRefusal> {
+export async function readTicket(secret: string | readonly string[], token: string, device: string | undefined, now = Date.now()): Promise<TicketClaims | TicketRefusal> {
   const claims = await verifyToken<TicketClaims>(token, TICKET_SCOPE, secret, 512);
   if (!claims || typeof claims.s !== 'string' || typeof claims.t !== 'string' || typeof claims.d !== 'string' || !(claims.r in REGIONS)) return 'invalid';
   if (!(claims.x > now)) return 'expired';
