@@ -21,7 +21,6 @@
  * later fulfill (the money may already be back with the buyer) until the
  * cancel is retried to the end.
  */
-import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Redis } from '@upstash/redis/cloudflare';
 import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
@@ -36,10 +35,12 @@ import { ApiError, notFound, unavailable } from '../lib/errors';
 import { newId, randomToken } from '../lib/ids';
 import { MoneySchema } from '../lib/money';
 import { createRouter, errorResponse } from '../lib/router';
+import { signingSecrets } from '../lib/signed';
 import { loadStockConfig, SHARDS_PER_REGION, shardsOf, shardStub } from '../inventory/shards';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import { paymentProvider } from '../payments/provider';
+import { OrderLineSchema, orderLineView } from '../orders/routes';
 import type { OrderEvent } from '../queue/order-events';
 import type { AppEnv } from '../types';
 
@@ -62,16 +63,6 @@ const ORDER_ID = /^ord_[0-9a-z]{26}$/;
 
 // ---- schemas ----------------------------------------------------------------
 
-const AdminOrderLineSchema = z.object({
-  variantId: z.string(),
-  sku: z.string(),
-  title: z.string(),
-  quantity: z.number().int(),
-  unitPrice: MoneySchema,
-  lineTotal: MoneySchema,
-  discount: MoneySchema.openapi({ description: "The line's share of the order's item and order discounts" }),
-});
-
 const AdminOrderSchema = z
   .object({
     id: z.string(),
@@ -91,7 +82,7 @@ const AdminOrderSchema = z
       .openapi({ description: 'The payment taken for the order (null for an order without one)' }),
     lineCount: z.number().int().openapi({ description: 'Distinct variants on the order' }),
     units: z.number().int().openapi({ description: 'Units over all lines' }),
-    lines: z.array(AdminOrderLineSchema),
+    lines: z.array(OrderLineSchema),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -140,7 +131,7 @@ async function adminViews(db: Database, rows: OrderRow[]): Promise<AdminOrder[]>
       payment: pay ? { status: pay.status, provider: pay.provider, amount: { amount: pay.amount, currency: pay.currency } } : null,
       lineCount: own.length,
       units: own.reduce((n, l) => n + l.quantity, 0),
-      lines: own.map((l) => ({ variantId: l.variantId, sku: l.sku, title: l.title, quantity: l.quantity, unitPrice: money(l.unitAmount), lineTotal: money(l.lineAmount), discount: money(l.discountAmount) })),
+      lines: own.map((l) => orderLineView(l, o.currency)),
       createdAt: o.createdAt.toISOString(),
       updatedAt: o.updatedAt.toISOString(),
     };

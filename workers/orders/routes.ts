@@ -16,6 +16,31 @@ import { createRouter, errorResponse } from '../lib/router';
 import { sha256Hex } from '../lib/hash';
 import type { AppEnv } from '../types';
 
+/** An order line as the buyer and the admin API show it. */
+export const OrderLineSchema = z.object({
+  variantId: z.string(),
+  sku: z.string(),
+  title: z.string(),
+  quantity: z.number().int(),
+  unitPrice: MoneySchema,
+  lineTotal: MoneySchema,
+  discount: MoneySchema.openapi({ description: "This line's share of the order's item and order discounts" }),
+});
+
+/** An `order_lines` row in the order's currency, as {@link OrderLineSchema}. */
+export function orderLineView(l: typeof orderLines.$inferSelect, currency: string): z.infer<typeof OrderLineSchema> {
+  const money = (amount: number) => ({ amount, currency });
+  return {
+    variantId: l.variantId,
+    sku: l.sku,
+    title: l.title,
+    quantity: l.quantity,
+    unitPrice: money(l.unitAmount),
+    lineTotal: money(l.lineAmount),
+    discount: money(l.discountAmount),
+  };
+}
+
 const OrderSchema = z
   .object({
     id: z.string(),
@@ -23,17 +48,7 @@ const OrderSchema = z
     status: z.enum(['confirmed', 'cancelled', 'fulfilled']),
     region: z.string(),
     email: z.string(),
-    lines: z.array(
-      z.object({
-        variantId: z.string(),
-        sku: z.string(),
-        title: z.string(),
-        quantity: z.number().int(),
-        unitPrice: MoneySchema,
-        lineTotal: MoneySchema,
-        discount: MoneySchema.openapi({ description: "This line's share of the item and order discounts" }),
-      }),
-    ),
+    lines: z.array(OrderLineSchema),
     subtotal: MoneySchema,
     shipping: MoneySchema,
     discounts: z
@@ -79,15 +94,7 @@ export async function readOrder(c: Context<AppEnv>, orderId: string, token: stri
     status: order.status,
     region: order.regionCode,
     email: order.email,
-    lines: lines.map((l) => ({
-      variantId: l.variantId,
-      sku: l.sku,
-      title: l.title,
-      quantity: l.quantity,
-      unitPrice: money(l.unitAmount),
-      lineTotal: money(l.lineAmount),
-      discount: money(l.discountAmount),
-    })),
+    lines: lines.map((l) => orderLineView(l, order.currency)),
     subtotal: money(order.subtotalAmount),
     shipping: money(order.shippingAmount),
     discounts: discounts.map((d) => ({ code: d.code, title: d.title, kind: d.kind, amount: money(d.amount) })),
