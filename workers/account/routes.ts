@@ -4,7 +4,6 @@
  * session. Everything here needs a session (401 otherwise) and only ever
  * reads rows of that session's user: there is no id in these paths to swap.
  */
-import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { orderLines, orders, users } from '../../db/schema';
@@ -18,6 +17,7 @@ import { rememberWriteOn } from '../lib/read-your-writes';
 import { cursorKey, nextNewestFirstCursor, olderThan, readNewestFirstCursor } from '../lib/keyset';
 import { MoneySchema } from '../lib/money';
 import { createRouter, errorResponse } from '../lib/router';
+import { signingSecrets } from '../lib/signed';
 import { limitBody } from '../middleware/body-limit';
 import { enforceRateLimit } from '../middleware/rate-limit';
 

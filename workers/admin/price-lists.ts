@@ -13,7 +13,6 @@
  * affected products are republished (../catalog/publish.ts) exactly as a
  * product write does.
  */
-import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -27,6 +26,7 @@ import { pgError } from '../lib/db-errors';
 import { newId } from '../lib/ids';
 import { cursorKey, nextNewestFirstCursor, olderThan, readNewestFirstCursor } from '../lib/keyset';
 import { createRouter, errorResponse } from '../lib/router';
+import { signingSecrets } from '../lib/signed';
 import { adminAuth } from '../middleware/admin-auth';
 import { limitBody } from '../middleware/body-limit';
 import type { AppEnv } from '../types';

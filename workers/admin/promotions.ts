@@ -9,8 +9,9 @@
  * a 400 naming the field, never a database error.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
+import type { Database } from '../../db/client';
 import { REGIONS, REGION_CODES, type RegionCode } from '../../db/regions';
 import { categories, promotionCategories, promotions, promotionVariants, shippingRates, variants } from '../../db/schema';
 import { pgError } from '../lib/db-errors';
@@ -142,7 +143,7 @@ const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id',
 const RegionParam = z.object({ region: z.string().max(8).openapi({ param: { name: 'region', in: 'path' }, example: 'sg' }) });
 
 /** Loads promotions with their targets and usage, as the admin API shows them. */
-async function loadViews(db: AppEnv['Variables']['services']['db']['primary'], where: ReturnType<typeof sql>): Promise<PromotionView[]> {
+async function loadViews(db: Database, where: SQL): Promise<PromotionView[]> {
   const { rows } = await db.execute<Parameters<typeof toPromotion>[0]>(sql`${promotionSelect()} where ${where} order by p.created_at desc, p.id limit 200`);
   const usage = await usageCounts(db, rows.map((r) => r.id));
   const now = Date.now();

@@ -3,12 +3,12 @@
  * the server-rendered pages: each returns the document with the tier that
  * served it, so both can say so in `Server-Timing`.
  */
-import { signingSecrets } from '../lib/signed';
 import type { Context } from 'hono';
 import type { Region } from '../../db/regions';
 import { afterResponse } from '../lib/context';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { countCacheRead, type CatalogDocument } from '../lib/metrics';
+import { signingSecrets } from '../lib/signed';
 import type { AppEnv } from '../types';
 import { liveAvailability } from '../inventory/shards';
 import { soldOutAmong } from '../inventory/soldout';

@@ -10,12 +10,12 @@
  * own expiry, so a client cannot pin its reads to the primary for ever by
  * forging or replaying one.
  */
-import { signingSecrets } from './signed';
 import type { Context } from 'hono';
 import { getSignedCookie, setSignedCookie } from 'hono/cookie';
 import { currentLsn, type Database } from '../../db/client';
 import { isLsn, parseReplicas, replicaPolicy } from '../../db/replicas';
 import type { AppEnv } from '../types';
+import { signingSecrets } from './signed';
 
 /** Name of the cookie, without the `__Host-` prefix Hono adds. */
 export const READ_AFTER_COOKIE = 'pasar_rw';

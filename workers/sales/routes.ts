@@ -8,7 +8,6 @@
  * cap on units per shopper is enforced by the inventory objects in the
  * checkout saga, not here.
  */
-import { signingSecrets } from '../lib/signed';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -16,6 +15,7 @@ import type { QueueStatus } from '../../durable-objects/sale-queue';
 import { afterResponse } from '../lib/context';
 import { ApiError, notFound } from '../lib/errors';
 import { createRouter, errorResponse } from '../lib/router';
+import { signingSecrets } from '../lib/signed';
 import { clientIp, enforceRateLimit } from '../middleware/rate-limit';
 import type { AppEnv } from '../types';
 import { countRejection, type SaleRejection } from './rejections';
